@@ -1,0 +1,28 @@
+"""The application: routes, middlewares and lifecycle, wired in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingestd import health, ingest_api
+from ingestd.appkeys import SETTINGS
+from ingestd.auth import make_auth_middleware
+from ingestd.lifecycle import database_ctx, writer_ctx
+from ingestd.problems import problem_middleware
+from ingestd.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # Bodies are inflated by payload.read_body, which answers bad or unknown encodings
+        # with a problem document and bounds the inflated size.
+        handler_args={"auto_decompress": False},
+        middlewares=[problem_middleware, make_auth_middleware(settings.tokens)],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(writer_ctx)
+    app.add_routes(health.routes)
+    app.add_routes(ingest_api.routes)
+    return app

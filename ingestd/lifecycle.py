@@ -1,0 +1,139 @@
+"""What runs beside the HTTP server, started and stopped through aiohttp's cleanup_ctx.
+
+Order matters: the database first, the writer second, so on the way out the writer drains
+the queue into PostgreSQL before the pool closes and the embedded server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from ingestd import database
+from ingestd.appkeys import INGEST, POOL, SCHEMA_READY, SETTINGS, WRITER, WRITER_TASK
+from ingestd.embedded import default_data_dir, start_embedded
+from ingestd.events import Limits
+from ingestd.ingest import Ingest
+from ingestd.problems import Problem
+from ingestd.queue import IngestQueue
+from ingestd.settings import Settings
+from ingestd.writer import BatchWriter
+
+log = logging.getLogger("ingestd")
+
+UPKEEP_INTERVAL_S = 3600
+UPKEEP_RETRY_MAX_S = 30.0
+DEDUP_WINDOW = timedelta(days=7)
+POOL_CLOSE_TIMEOUT_S = 3.0
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background task must never die silently."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s died", task.get_name(), exc_info=task.exception())
+
+
+async def _upkeep(app: web.Application) -> None:
+    """Migrate (retrying while the database is away), then keep partitions ahead."""
+    settings = app[SETTINGS]
+    pool = app[POOL]
+    delay = 0.5
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                if not app[SCHEMA_READY].is_set():
+                    await database.migrate(conn)
+                    app[SCHEMA_READY].set()
+                today = datetime.now(UTC).date()
+                await database.ensure_partitions(
+                    conn, database.partition_days(today, settings.partitions_ahead_days)
+                )
+                await database.expire_dedup_keys(conn, DEDUP_WINDOW)
+            delay = 0.5
+            await asyncio.sleep(UPKEEP_INTERVAL_S)
+        except database.RETRYABLE_ERRORS as exc:
+            log.warning("database upkeep failed, retrying in %.1fs: %r", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, UPKEEP_RETRY_MAX_S)
+
+
+@contextlib.asynccontextmanager
+async def database_server(settings: Settings) -> AsyncIterator[str]:
+    """The DSN to use: the configured one, or the embedded server's, started and stopped here."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = await asyncio.to_thread(start_embedded, settings.data_dir or default_data_dir())
+    try:
+        yield embedded.dsn
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with database_server(settings) as dsn:
+        app[POOL] = await database.create_pool(dsn, settings.db_pool_size)
+        app[SCHEMA_READY] = asyncio.Event()
+        upkeep = asyncio.create_task(_upkeep(app), name="upkeep")
+        upkeep.add_done_callback(_report_crash)
+        yield
+        upkeep.cancel()
+        await asyncio.gather(upkeep, return_exceptions=True)
+        try:
+            await asyncio.wait_for(app[POOL].close(), POOL_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            app[POOL].terminate()
+
+
+async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    queue = IngestQueue(settings.queue_max_events, settings.queue_max_bytes)
+    limits = Limits(settings.max_message_bytes, settings.max_attrs_bytes, settings.max_attrs_depth)
+    app[INGEST] = Ingest(queue, app[POOL], limits)
+    writer = app[WRITER] = BatchWriter(
+        app[POOL],
+        queue,
+        batch_max_events=settings.batch_max_events,
+        batch_max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_backoff_s=settings.retry_max_backoff_s,
+    )
+
+    async def write() -> None:
+        await app[SCHEMA_READY].wait()
+        await writer.run()
+
+    task = app[WRITER_TASK] = asyncio.create_task(write(), name="writer")
+    task.add_done_callback(_report_crash)
+    yield
+    queue.close()
+    budget = settings.drain_budget_s
+    pending = len(queue)
+    if pending:
+        log.info("draining %d queued events (budget %.1fs)", pending, budget)
+    if not app[SCHEMA_READY].is_set() and not pending:
+        budget = 0  # nothing to write, and no database to write it to
+    try:
+        await asyncio.wait_for(asyncio.shield(task), budget)
+    except TimeoutError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    abandoned = writer.current + queue.abandon()
+    lost = sum(len(p.events) for p in abandoned)
+    if lost:
+        log.error("shutdown budget spent: %d accepted events were not written", lost)
+    for parcel in abandoned:
+        if parcel.done is not None and not parcel.done.done():
+            parcel.done.set_exception(
+                Problem(503, "Service Unavailable", "ingestd stopped before writing the events")
+            )
+    log.info(
+        "writer stopped: %d events committed, %d dead-lettered",
+        writer.stats.committed,
+        writer.stats.dead_lettered,
+    )

@@ -1,0 +1,187 @@
+"""Settings: one frozen object, built once from INGESTD_* variables and CLI flags.
+
+Nothing else in ingestd reads os.environ. Every variable is documented in
+docs/configuration.md; a bad value fails loudly, naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ingestd.auth import Tokens, parse_tokens
+
+DURABILITY_MODES = ("memory", "spool")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ingestd can be told. Tests build this directly."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: PostgreSQL DSN; None means the embedded PostgreSQL kept in data_dir.
+    database_url: str | None = None
+    data_dir: Path | None = None
+    tokens: Tokens = field(default_factory=dict)
+    #: Serve without tokens on a non-loopback address (off: refuse to start).
+    allow_open: bool = False
+    durability: str = "memory"
+
+    # Limits on what one request may carry.
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_message_bytes: int = 64 * 1024
+    max_attrs_bytes: int = 64 * 1024
+    max_attrs_depth: int = 16
+
+    # The in-memory queue between HTTP handlers and the writer.
+    queue_max_events: int = 200_000
+    queue_max_bytes: int = 256 * 1024 * 1024
+
+    # The batch writer: flush at this many events or after this long.
+    batch_max_events: int = 5_000
+    batch_max_wait_ms: int = 50
+    db_pool_size: int = 4
+    retry_max_backoff_s: float = 5.0
+
+    # Seconds SIGTERM may spend finishing requests and draining the queue.
+    shutdown_budget_s: float = 8.0
+    partitions_ahead_days: int = 3
+    log_format: str = "text"
+    log_level: str = "info"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def request_grace_s(self) -> float:
+        """Of the shutdown budget: time for in-flight requests to finish."""
+        return min(2.0, self.shutdown_budget_s / 4)
+
+    @property
+    def drain_budget_s(self) -> float:
+        """Of the shutdown budget: time to write what is queued."""
+        return self.shutdown_budget_s - self.request_grace_s
+
+    def check(self) -> None:
+        """Refuse combinations that would be unsafe or cannot work."""
+        if not self.tokens and not self.is_loopback and not self.allow_open:
+            raise SettingsError(
+                f"ingestd would listen on {self.host} with no tokens, open to anyone who can "
+                "reach it. Set INGESTD_TOKENS (e.g. 'secret1:ingest secret2:read') or "
+                "INGESTD_TOKENS_FILE, or set INGESTD_ALLOW_OPEN=1 if that is what you want."
+            )
+        if self.durability not in DURABILITY_MODES:
+            raise SettingsError(
+                f"INGESTD_DURABILITY must be one of {', '.join(DURABILITY_MODES)}, "
+                f"not {self.durability!r}"
+            )
+        if self.durability == "spool":
+            raise SettingsError("INGESTD_DURABILITY=spool is not available yet; use memory")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, not {raw!r}")
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """NAME, or the contents of the file named by NAME_FILE (for container secrets)."""
+    direct = env.get(name)
+    file_name = env.get(f"{name}_FILE")
+    if direct is not None and file_name is not None:
+        raise SettingsError(f"set {name} or {name}_FILE, not both")
+    if file_name is not None:
+        try:
+            return Path(file_name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE: cannot read {file_name}: {exc}") from None
+    return direct
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from INGESTD_* variables (default: the process environment)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    try:
+        tokens = parse_tokens(_secret(env, "INGESTD_TOKENS") or "")
+    except ValueError as exc:
+        raise SettingsError(f"INGESTD_TOKENS: {exc}") from None
+    data_dir = env.get("INGESTD_DATA_DIR")
+    log_format = env.get("INGESTD_LOG_FORMAT", defaults.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"INGESTD_LOG_FORMAT must be text or json, not {log_format!r}")
+    return Settings(
+        host=env.get("INGESTD_HOST", defaults.host),
+        port=_int(env, "INGESTD_PORT", defaults.port),
+        database_url=_secret(env, "INGESTD_DATABASE_URL") or None,
+        data_dir=Path(data_dir) if data_dir else None,
+        tokens=tokens,
+        allow_open=_bool(env, "INGESTD_ALLOW_OPEN"),
+        durability=env.get("INGESTD_DURABILITY", defaults.durability).lower(),
+        max_body_bytes=_int(env, "INGESTD_MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
+        max_message_bytes=_int(env, "INGESTD_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64),
+        max_attrs_bytes=_int(env, "INGESTD_MAX_ATTRS_BYTES", defaults.max_attrs_bytes, 64),
+        max_attrs_depth=_int(env, "INGESTD_MAX_ATTRS_DEPTH", defaults.max_attrs_depth, 1),
+        queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
+        queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
+        batch_max_events=_int(env, "INGESTD_BATCH_MAX_EVENTS", defaults.batch_max_events, 1),
+        batch_max_wait_ms=_int(env, "INGESTD_BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms),
+        db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),
+        retry_max_backoff_s=_float(
+            env, "INGESTD_RETRY_MAX_BACKOFF_S", defaults.retry_max_backoff_s
+        ),
+        shutdown_budget_s=_float(env, "INGESTD_SHUTDOWN_BUDGET_S", defaults.shutdown_budget_s),
+        partitions_ahead_days=_int(
+            env, "INGESTD_PARTITIONS_AHEAD_DAYS", defaults.partitions_ahead_days, 1
+        ),
+        log_format=log_format,
+        log_level=env.get("INGESTD_LOG_LEVEL", defaults.log_level).lower(),
+    )

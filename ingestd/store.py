@@ -1,0 +1,238 @@
+"""One batch into PostgreSQL, in one transaction: idempotency keys, event ids, runs, logs.
+
+Log rows go in with binary COPY. Run events are folded in Python (one change per run per
+batch, applied in the order received) and merged into runs with two set-based statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ingestd import queries
+from ingestd.database import Conn
+from ingestd.events import (
+    EVENT_ID,
+    JOB,
+    LEVELNO,
+    LOG_COLUMNS,
+    RECEIVED_AT,
+    RUN_ID,
+    TS,
+    LogRow,
+    RunEvent,
+    in_run,
+)
+from ingestd.queue import Parcel
+from ingestd.vocab import FINAL_STATUSES, LEVEL_NAMES, level_bucket, merge_status
+
+_BUCKETS = [level_bucket(n) for n in range(101)]
+
+
+@dataclass(slots=True)
+class RunChange:
+    """Everything one batch does to one run, folded from its events in order."""
+
+    first_ts: datetime
+    last_ts: datetime
+    job: str | None = None
+    job_hint: str | None = None  # the job named by a log: used only if the run has none
+    status: str | None = None
+    status_ts: datetime | None = None
+    trigger: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: float | None = None
+    step: str | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+    result: str | None = None
+    error: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    log_counts: list[int] = field(default_factory=lambda: [0] * len(LEVEL_NAMES))
+
+    def apply(self, event: RunEvent) -> None:
+        ts = event.started_at or event.ts
+        self.first_ts = min(self.first_ts, ts)
+        self.last_ts = max(self.last_ts, event.ts)
+        if event.status is not None:
+            status = merge_status(self.status, event.status)
+            if status != self.status and status in FINAL_STATUSES:
+                self.status_ts = event.finished_at or event.ts
+            self.status = status
+        for name in ("job", "trigger", "started_at", "finished_at", "progress", "step",
+                     "result", "error"):  # fmt: skip
+            value = getattr(event, name)
+            if value is not None:
+                setattr(self, name, value)
+        self.counters.update(event.counters)
+        self.attrs.update(event.attrs)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    committed: int = 0
+    duplicates: int = 0
+
+
+def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunChange]:
+    changes: dict[str, RunChange] = {}
+    for event in run_events:
+        change = changes.get(event.run_id)
+        if change is None:
+            change = changes[event.run_id] = RunChange(event.started_at or event.ts, event.ts)
+        change.apply(event)
+    for row in logs:
+        run_id = row[RUN_ID]
+        change = changes.get(run_id)
+        if change is None:
+            if not in_run(row):
+                continue
+            change = changes[run_id] = RunChange(row[TS], row[RECEIVED_AT])
+        else:
+            change.first_ts = min(change.first_ts, row[TS])
+            change.last_ts = max(change.last_ts, row[RECEIVED_AT])
+        if change.job_hint is None:
+            change.job_hint = row[JOB]
+        change.log_counts[_BUCKETS[row[LEVELNO]]] += 1
+    return changes
+
+
+async def _apply_runs(conn: Conn, changes: dict[str, RunChange]) -> dict[str, str]:
+    """Create and update the batch's runs; returns run_id -> job for runs that have one."""
+    ids = list(changes)
+    values = list(changes.values())
+    await conn.execute(
+        queries.CREATE_MISSING_RUNS,
+        ids,
+        [c.job or c.job_hint for c in values],
+        [c.started_at or c.first_ts for c in values],
+        [c.last_ts for c in values],
+    )
+    counts = list(zip(*(c.log_counts for c in values), strict=True))
+    rows = await conn.fetch(
+        queries.APPLY_RUN_CHANGES,
+        ids,
+        [c.job for c in values],
+        [c.job_hint for c in values],
+        [c.status for c in values],
+        [c.trigger for c in values],
+        [c.started_at for c in values],
+        [c.finished_at for c in values],
+        [c.status_ts for c in values],
+        [c.progress for c in values],
+        [c.step for c in values],
+        [orjson.dumps(c.counters).decode() for c in values],
+        [c.result for c in values],
+        [c.error for c in values],
+        [orjson.dumps(c.attrs).decode() for c in values],
+        *(list(column) for column in counts),
+        [c.last_ts for c in values],
+    )
+    jobs = {r["run_id"]: r["job"] for r in rows if r["job"] is not None}
+    named_late = [r["run_id"] for r in rows if r["job"] is not None and r["job_was_null"]]
+    if named_late:
+        await conn.execute(queries.BACKFILL_LOG_JOBS, named_late, [jobs[i] for i in named_late])
+    return jobs
+
+
+async def _drop_seen_event_ids(conn: Conn, logs: list[LogRow]) -> list[LogRow]:
+    """Keep the first of each (run_id, event_id), and none already stored."""
+    keyed: dict[tuple[str, str], int] = {}
+    keep = []
+    for index, row in enumerate(logs):
+        event_id = row[EVENT_ID]
+        if event_id is None:
+            keep.append(True)
+            continue
+        key = (row[RUN_ID], event_id)
+        keep.append(key not in keyed)
+        keyed.setdefault(key, index)
+    if keyed:
+        ids = list(keyed)
+        fresh = await conn.fetch(queries.RECORD_EVENT_IDS, [k[0] for k in ids], [k[1] for k in ids])
+        fresh_keys = {(r["run_id"], r["event_id"]) for r in fresh}
+        for key, index in keyed.items():
+            if key not in fresh_keys:
+                keep[index] = False
+    return [row for row, kept in zip(logs, keep, strict=True) if kept]
+
+
+async def write(conn: Conn, parcels: list[Parcel]) -> WriteResult:
+    """Write the parcels in one transaction; raises asyncpg errors untouched."""
+    result = WriteResult()
+    async with conn.transaction():
+        keys = [p for p in parcels if p.idempotency_key is not None and not p.key_recorded]
+        if keys:
+            recorded = {
+                r["key"]
+                for r in await conn.fetch(
+                    queries.RECORD_IDEMPOTENCY_KEYS,
+                    [p.idempotency_key for p in keys],
+                    [p.response.decode() for p in keys],
+                )
+            }
+            duplicate = {id(p) for p in keys if p.idempotency_key not in recorded}
+            if duplicate:
+                result.duplicates += sum(len(p.events) for p in parcels if id(p) in duplicate)
+                parcels = [p for p in parcels if id(p) not in duplicate]
+        logs: list[LogRow] = []
+        run_events: list[RunEvent] = []
+        for parcel in parcels:
+            for event in parcel.events:
+                if type(event) is tuple:
+                    logs.append(event)
+                else:
+                    run_events.append(event)  # type: ignore[arg-type]
+        if any(row[EVENT_ID] is not None for row in logs):
+            before = len(logs)
+            logs = await _drop_seen_event_ids(conn, logs)
+            result.duplicates += before - len(logs)
+        changes = fold_runs(run_events, logs)
+        if changes:
+            jobs = await _apply_runs(conn, changes)
+            if jobs:
+                logs = [_with_job(row, jobs) for row in logs]
+        if logs:
+            await conn.copy_records_to_table("logs", records=logs, columns=LOG_COLUMNS)
+        result.committed = len(logs) + len(run_events)
+    return result
+
+
+def _with_job(row: LogRow, jobs: dict[str, str]) -> LogRow:
+    """A log that names a run but no job takes the run's job."""
+    if row[JOB] is not None:
+        return row
+    job = jobs.get(row[RUN_ID])
+    if job is None:
+        return row
+    return (*row[:JOB], job, *row[JOB + 1 :])  # type: ignore[return-value]
+
+
+async def existing_keys(conn: Conn, keys: list[str]) -> set[str]:
+    rows = await conn.fetch(queries.EXISTING_IDEMPOTENCY_KEYS, keys)
+    return {r["key"] for r in rows}
+
+
+def event_as_json(event: LogRow | RunEvent) -> bytes:
+    """An event as a JSON document, for the dead-letter table."""
+    if isinstance(event, RunEvent):
+        fields = {name: getattr(event, name) for name in RunEvent.__slots__}
+        fields["kind"] = "run"
+        for name in ("result", "error"):
+            if fields[name] is not None:
+                fields[name] = orjson.loads(fields[name])
+        return orjson.dumps(fields)
+    document: dict[str, Any] = dict(zip(LOG_COLUMNS, event, strict=True))
+    for name in ("attrs", "source", "error"):
+        if document[name] is not None:
+            document[name] = orjson.loads(document[name])
+    document["kind"] = "log"
+    return orjson.dumps(document)
+
+
+async def dead_letter(conn: Conn, event: LogRow | RunEvent, reason: str) -> None:
+    received_at = event.ts if isinstance(event, RunEvent) else event[RECEIVED_AT]
+    await conn.execute(queries.DEAD_LETTER, received_at, reason, event_as_json(event).decode())

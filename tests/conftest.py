@@ -1,0 +1,262 @@
+"""Fixtures: one throwaway PostgreSQL for the session, a fresh database per test, and
+ingestd served for real, in-process (`server`) or as its own process (`ingestd`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ingestd.app import create_app
+from ingestd.appkeys import INGEST, SCHEMA_READY, WRITER
+from ingestd.settings import Settings
+from tests.pgcluster import ThrowawayCluster
+
+TOKENS_TEXT = "ingest-token:ingest read-token:read admin-token:ingest,read,admin"
+START_TIMEOUT_S = 30.0
+
+
+def dsn_for(base_dsn: str, database: str) -> str:
+    parts = urlsplit(base_dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[ThrowawayCluster]:
+    base = Path(tempfile.mkdtemp(prefix="ingestd-test-"))
+    cluster = ThrowawayCluster.from_env(base)
+    yield cluster
+    cluster.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+async def new_database(pg_cluster: ThrowawayCluster) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Factory of empty databases on the session cluster, dropped afterwards."""
+    made: list[str] = []
+
+    async def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(pg_cluster.dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        made.append(name)
+        return dsn_for(pg_cluster.dsn, name)
+
+    yield make
+    try:
+        conn = await asyncpg.connect(pg_cluster.dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return  # the server is away; the databases go with the session's cluster
+    else:
+        try:
+            for name in made:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@dataclass
+class Served:
+    """An in-process ingestd on a real port, with a client and a pool for assertions."""
+
+    app: web.Application
+    url: str
+    http: aiohttp.ClientSession
+    db: asyncpg.Pool
+    settings: Settings
+
+    async def flush(self) -> None:
+        """Wait until everything accepted so far is committed."""
+        await self.app[INGEST].barrier()
+
+    @property
+    def writer_stats(self) -> Any:
+        return self.app[WRITER].stats
+
+
+@pytest.fixture
+async def server_factory(
+    new_database: Callable[[], Awaitable[str]],
+) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    started: list[tuple[TestServer, aiohttp.ClientSession, asyncpg.Pool]] = []
+
+    async def start(
+        dsn: str | None = None, *, wait_for_schema: bool = True, **overrides: Any
+    ) -> Served:
+        dsn = dsn or await new_database()
+        settings = Settings(database_url=dsn, **overrides)
+        app = create_app(settings)
+        test_server = TestServer(app, host="127.0.0.1", port=0)
+        await test_server.start_server()
+        if wait_for_schema:
+            try:
+                async with asyncio.timeout(START_TIMEOUT_S):
+                    await app[SCHEMA_READY].wait()
+            except TimeoutError:
+                await test_server.close()
+                raise
+        url = str(test_server.make_url("")).rstrip("/")
+        http = aiohttp.ClientSession(base_url=url + "/")
+        pool = await asyncpg.create_pool(dsn, min_size=0, max_size=2)
+        started.append((test_server, http, pool))
+        return Served(app, url, http, pool, settings)
+
+    yield start
+    for test_server, http, pool in reversed(started):
+        await http.close()
+        await pool.close()
+        await test_server.close()
+
+
+@pytest.fixture
+async def server(server_factory: Callable[..., Awaitable[Served]]) -> Served:
+    return await server_factory()
+
+
+# --- ingestd as a separate process: for clients, signals and shutdown ---------------------
+
+
+@dataclass
+class IngestdProcess:
+    dsn: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    token: str = "admin-token"
+    ingest_token: str = "ingest-token"
+    read_token: str = "read-token"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (again, on the same port and database) and wait until ready."""
+        env = {
+            **os.environ,
+            "INGESTD_DATABASE_URL": self.dsn,
+            "INGESTD_TOKENS": TOKENS_TEXT,
+            "INGESTD_HOST": "127.0.0.1",
+            "INGESTD_PORT": str(self.port),
+            **self.env,
+        }
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ingestd", "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.port:
+            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+            if found:
+                self.port = int(found.group(1))
+            elif self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ingestd did not start:\n{text}")
+            else:
+                time.sleep(0.05)
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ingestd not ready:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send sig and wait; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run SQL on this ingestd's database; callable from sync tests."""
+        result: list[dict[str, Any]] = []
+        failure: list[BaseException] = []
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                result.extend(dict(r) for r in await conn.fetch(sql, *args))
+            finally:
+                await conn.close()
+
+        def in_thread() -> None:
+            try:
+                asyncio.run(run())
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+        return result
+
+
+@pytest.fixture
+def ingestd_factory(
+    pg_cluster: ThrowawayCluster, tmp_path: Path
+) -> Iterator[Callable[..., IngestdProcess]]:
+    made: list[IngestdProcess] = []
+
+    def make(env: dict[str, str] | None = None) -> IngestdProcess:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = IngestdProcess(pg_cluster.dsn, tmp_path / "unused.log")
+        admin.query(f'CREATE DATABASE "{name}"')
+        process = IngestdProcess(
+            dsn_for(pg_cluster.dsn, name),
+            tmp_path / f"ingestd-{len(made)}.log",
+            env=dict(env or {}),
+        )
+        made.append(process)
+        process.start()
+        return process
+
+    yield make
+    for process in made:
+        if process.proc is not None and process.proc.poll() is None:
+            process.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def ingestd(ingestd_factory: Callable[..., IngestdProcess]) -> IngestdProcess:
+    return ingestd_factory()
