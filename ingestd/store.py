@@ -75,6 +75,8 @@ class RunChange:
 class WriteResult:
     committed: int = 0
     duplicates: int = 0
+    #: The log rows written (job filled in from their run), for live tail subscribers.
+    logs: list[LogRow] = field(default_factory=list)
 
 
 def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunChange]:
@@ -198,6 +200,7 @@ async def write(conn: Conn, parcels: list[Parcel]) -> WriteResult:
         if logs:
             await conn.copy_records_to_table("logs", records=logs, columns=LOG_COLUMNS)
         result.committed = len(logs) + len(run_events)
+        result.logs = logs
     return result
 
 

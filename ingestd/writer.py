@@ -20,7 +20,7 @@ from asyncpg.exceptions._base import DataError as ClientDataError
 
 from ingestd import store
 from ingestd.database import RETRYABLE_ERRORS
-from ingestd.events import Event
+from ingestd.events import Event, LogRow
 from ingestd.queue import IngestQueue, Parcel
 
 log = logging.getLogger("ingestd.writer")
@@ -56,6 +56,7 @@ class BatchWriter:
         batch_max_wait_s: float,
         max_backoff_s: float,
         on_batch: Callable[[int, float], None] | None = None,
+        on_committed: Callable[[list[LogRow]], None] | None = None,
     ) -> None:
         self.pool = pool
         self.queue = queue
@@ -66,6 +67,8 @@ class BatchWriter:
         #: The last database error, while it lasts; /readyz reports it.
         self.failing: str | None = None
         self._on_batch = on_batch
+        #: Called with the log rows of each commit (live tail); must not block.
+        self.on_committed = on_committed
         #: The batch being written, so a shutdown that runs out of time can count it.
         self.current: list[Parcel] = []
 
@@ -120,6 +123,8 @@ class BatchWriter:
             self._recovered()
             self.stats.committed += result.committed
             self.stats.duplicates += result.duplicates
+            if self.on_committed is not None and result.logs:
+                self.on_committed(result.logs)
             return
 
     async def _isolate(self, parcels: list[Parcel], exc: BaseException) -> None:
