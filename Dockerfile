@@ -15,7 +15,7 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER ingestd
 ENV INGESTD_HOST=0.0.0.0 \
     INGESTD_PORT=8080 \
-    INGESTD_DATA_DIR=/data/pg \
+    INGESTD_DATA_DIR=/data \
     INGESTD_LOG_FORMAT=json \
     XDG_RUNTIME_DIR=/tmp
 VOLUME ["/data"]

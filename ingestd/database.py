@@ -155,4 +155,8 @@ async def expire_dedup_keys(conn: Conn, older_than: timedelta) -> int:
     for table in ("idempotency_keys", "event_ids"):
         status = await conn.execute(f"DELETE FROM {table} WHERE created_at < $1", cutoff)
         deleted += int(status.split()[-1])
-    return deleted
+    # Checkpoints of processes long gone (a spool's own is kept: it may come back).
+    status = await conn.execute(
+        "DELETE FROM writer_checkpoints WHERE writer_id LIKE 'boot-%' AND updated_at < $1", cutoff
+    )
+    return deleted + int(status.split()[-1])

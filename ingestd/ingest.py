@@ -101,7 +101,7 @@ class Ingest:
         self.rejected += len(rejected)
         return events, rejected
 
-    def submit(
+    async def submit(
         self,
         events: list[Event],
         body_bytes: int,
@@ -110,7 +110,8 @@ class Ingest:
         key: str | None = None,
         wait: bool = False,
     ) -> asyncio.Future[None] | None:
-        """Queue the events; the future (if waited on or keyed) resolves once committed."""
+        """Queue the events (in spool mode: once on disk); the future (if waited on or keyed)
+        resolves once they are committed."""
         parcel = Parcel(
             events,
             body_bytes + EVENT_OVERHEAD_BYTES * len(events),
@@ -124,13 +125,12 @@ class Ingest:
                 413, "Payload Too Large", "this request holds more than the queue can ever take"
             )
         try:
-            self.queue.put(parcel)
-        except QueueFull:
-            reason = "shutting down" if self.queue.closed else "the queue is full"
+            await self.queue.put(parcel)
+        except QueueFull as exc:
             raise Problem(
                 503,
                 "Service Unavailable",
-                f"ingestd cannot take more events right now ({reason}); retry later",
+                f"ingestd cannot take more events right now ({exc}); retry later",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
         self.accepted += len(events)
@@ -141,6 +141,6 @@ class Ingest:
 
     async def barrier(self) -> None:
         """Wait until everything queued before now is committed."""
-        done = self.submit([], 0, {}, wait=True)
+        done = await self.submit([], 0, {}, wait=True)
         assert done is not None
         await done

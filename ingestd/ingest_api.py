@@ -50,7 +50,7 @@ async def _accept(
             errors=rejected[:100],
         )
     answer = {"accepted": len(events), "rejected": rejected, "duplicate": False}
-    return answer, ingest.submit(events, len(body), answer, key=key, wait=wait)
+    return answer, await ingest.submit(events, len(body), answer, key=key, wait=wait)
 
 
 @routes.post("/v1/events")
@@ -104,7 +104,7 @@ def _run_event(fields: dict[str, Any], allowed: frozenset[str], request: web.Req
 
 async def _commit_and_show(request: web.Request, event: RunEvent, status: int) -> web.Response:
     ingest = request.app[INGEST]
-    done = ingest.submit([event], 0, {}, wait=True)
+    done = await ingest.submit([event], 0, {}, wait=True)
     assert done is not None
     await done
     async with ingest.pool.acquire() as conn:

@@ -14,14 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from ingestd import database
+from ingestd import database, store
 from ingestd.appkeys import INGEST, POOL, SCHEMA_READY, SETTINGS, WRITER, WRITER_TASK
-from ingestd.embedded import default_data_dir, start_embedded
+from ingestd.embedded import start_embedded
 from ingestd.events import Limits
 from ingestd.ingest import Ingest
 from ingestd.problems import Problem
 from ingestd.queue import IngestQueue
 from ingestd.settings import Settings
+from ingestd.spool import Spool
 from ingestd.writer import BatchWriter
 
 log = logging.getLogger("ingestd")
@@ -68,11 +69,24 @@ async def database_server(settings: Settings) -> AsyncIterator[str]:
     if settings.database_url is not None:
         yield settings.database_url
         return
-    embedded = await asyncio.to_thread(start_embedded, settings.data_dir or default_data_dir())
+    embedded = await asyncio.to_thread(start_embedded, settings.data_path / "pg")
     try:
         yield embedded.dsn
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+async def _spool_checkpoint(app: web.Application, spool_id: str) -> int:
+    """Where the spool's committed part ends, retrying while the database is away."""
+    delay = 0.5
+    while True:
+        try:
+            async with app[POOL].acquire() as conn:
+                return await store.spool_checkpoint(conn, spool_id)
+        except database.RETRYABLE_ERRORS as exc:
+            log.warning("cannot read the spool checkpoint, retrying in %.1fs: %r", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, UPKEEP_RETRY_MAX_S)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -93,7 +107,14 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    queue = IngestQueue(settings.queue_max_events, settings.queue_max_bytes)
+    spool = Spool(settings.data_path / "spool", settings.spool_max_bytes)
+    await asyncio.to_thread(spool.open)
+    queue = IngestQueue(
+        settings.queue_max_events,
+        settings.queue_max_bytes,
+        spool,
+        durable=settings.durability == "spool",
+    )
     limits = Limits(settings.max_message_bytes, settings.max_attrs_bytes, settings.max_attrs_depth)
     app[INGEST] = Ingest(queue, app[POOL], limits)
     writer = app[WRITER] = BatchWriter(
@@ -106,6 +127,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def write() -> None:
         await app[SCHEMA_READY].wait()
+        queue.start_replay(await _spool_checkpoint(app, spool.id))
         await writer.run()
 
     task = app[WRITER_TASK] = asyncio.create_task(write(), name="writer")
@@ -124,9 +146,12 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     abandoned = writer.current + queue.abandon()
-    lost = sum(len(p.events) for p in abandoned)
+    lost = sum(len(p.events) for p in abandoned if p.origin != spool.id)
     if lost:
         log.error("shutdown budget spent: %d accepted events were not written", lost)
+    if spool.durable_end > (queue.disk_cursor or 0):
+        log.warning("events left in the spool are written at the next start")
+    spool.close()
     for parcel in abandoned:
         if parcel.done is not None and not parcel.done.done():
             parcel.done.set_exception(

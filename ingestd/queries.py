@@ -4,6 +4,19 @@ from __future__ import annotations
 
 FINAL = "('success', 'warning', 'failed', 'cancelled', 'timed_out')"
 
+CHECKPOINTS = """
+SELECT writer_id, position FROM writer_checkpoints WHERE writer_id = ANY($1::text[]) FOR UPDATE
+"""
+
+SAVE_CHECKPOINTS = """
+INSERT INTO writer_checkpoints (writer_id, position)
+SELECT * FROM unnest($1::text[], $2::bigint[])
+ON CONFLICT (writer_id) DO UPDATE
+SET position = GREATEST(writer_checkpoints.position, EXCLUDED.position), updated_at = now()
+"""
+
+SPOOL_CHECKPOINT = "SELECT position FROM writer_checkpoints WHERE writer_id = $1"
+
 RECORD_IDEMPOTENCY_KEYS = """
 INSERT INTO idempotency_keys (key, response)
 SELECT * FROM unnest($1::text[], $2::jsonb[])

@@ -1,18 +1,22 @@
-"""The bounded in-memory queue between the HTTP handlers and the batch writer.
+"""The queue between the HTTP handlers and the batch writer: memory in front of a spool.
 
-Bounded by events and by bytes, counting what the writer holds until it is committed:
-memory stays flat however fast clients send. A full queue refuses (the handler answers
-503 with Retry-After) rather than growing.
+Memory is bounded by events and by bytes, counting what the writer holds until it is
+committed. With `durable` (INGESTD_DURABILITY=spool) every parcel is also appended to the
+spool and acknowledged once fsync'd. Either way, when memory is full, parcels go to the
+spool only ("spilled"), and everything after them too, until the writer has read the
+spool back up to its end: order is kept. Only when the spool is full too does put() refuse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
 from ingestd.events import Event
+from ingestd.spool import Spool, SpoolFull
 
 
 @dataclass(slots=True, eq=False)
@@ -29,6 +33,15 @@ class Parcel:
     #: The idempotency key is already stored (a parcel split across retries).
     key_recorded: bool = False
     enqueued_at: float = field(default_factory=time.monotonic)
+    #: Who numbered the parcel (this process, or the spool) and its number, increasing per
+    #: origin. Committed with the rows, so a retry after an unknown outcome is recognised.
+    origin: str = ""
+    seq: int = 0
+    #: Only the last piece of a parcel split by the writer moves the checkpoint.
+    checkpoint: bool = True
+    #: Events and bytes it counts for in the memory bound (none when read from the spool).
+    held_events: int = 0
+    held_bytes: int = 0
 
 
 class QueueFull(Exception):
@@ -36,16 +49,27 @@ class QueueFull(Exception):
 
 
 class IngestQueue:
-    def __init__(self, max_events: int, max_bytes: int) -> None:
+    def __init__(
+        self, max_events: int, max_bytes: int, spool: Spool | None = None, durable: bool = False
+    ) -> None:
         self.max_events = max_events
         self.max_bytes = max_bytes
+        self.spool = spool
+        self.durable = durable and spool is not None
+        self.boot_id = f"boot-{uuid.uuid4()}"
+        self.spool_id = spool.id if spool is not None else ""
+        self._seq = 0
         self._parcels: deque[Parcel] = deque()
         self._queued_events = 0
-        # Held = queued + taken by the writer and not yet released.
         self.held_events = 0
         self.held_bytes = 0
         self._arrived = asyncio.Event()
         self._closed = False
+        # The spool may hold parcels from before a restart: until the writer has read it to
+        # its end, new parcels join it there, behind them.
+        self._spilled = spool is not None and spool.size_bytes > 0
+        self._disk_cursor: int | None = None  # set by the writer from the checkpoint
+        self._spilled_waiters: dict[int, asyncio.Future[None]] = {}
 
     def __len__(self) -> int:
         return self._queued_events
@@ -54,29 +78,94 @@ class IngestQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def put(self, parcel: Parcel) -> None:
-        """Queue a parcel or raise QueueFull; never waits."""
-        count = len(parcel.events)
-        if (
-            self._closed
-            or self.held_events + count > self.max_events
-            or self.held_bytes + parcel.nbytes > self.max_bytes
-        ):
-            raise QueueFull
+    @property
+    def spilled(self) -> bool:
+        return self._spilled
+
+    @property
+    def disk_cursor(self) -> int | None:
+        """The spool position of the last parcel handed to the writer."""
+        return self._disk_cursor
+
+    def _has_room(self, parcel: Parcel) -> bool:
+        return (
+            self.held_events + len(parcel.events) <= self.max_events
+            and self.held_bytes + parcel.nbytes <= self.max_bytes
+        )
+
+    def _enqueue(self, parcel: Parcel) -> None:
+        parcel.held_events, parcel.held_bytes = len(parcel.events), parcel.nbytes
         self._parcels.append(parcel)
-        self._queued_events += count
-        self.held_events += count
+        self._queued_events += len(parcel.events)
+        self.held_events += len(parcel.events)
         self.held_bytes += parcel.nbytes
         self._arrived.set()
 
+    async def put(self, parcel: Parcel) -> None:
+        """Queue a parcel (in durable mode: once it is on disk) or raise QueueFull."""
+        if self._closed:
+            raise QueueFull("shutting down")
+        to_disk = self.spool is not None and (
+            self.durable or self._spilled or not self._has_room(parcel)
+        )
+        if not to_disk:
+            if not self._has_room(parcel):
+                raise QueueFull("the queue is full")
+            self._seq += 1
+            parcel.origin, parcel.seq = self.boot_id, self._seq
+            self._enqueue(parcel)
+            return
+        from ingestd import codec  # codec imports Parcel from here
+
+        assert self.spool is not None
+        try:
+            # An empty parcel (a barrier) is never refused: it takes a few bytes.
+            parcel.seq, written = self.spool.append(codec.encode(parcel), force=not parcel.events)
+        except SpoolFull as exc:
+            raise QueueFull(f"the queue and the spool are full ({exc})") from None
+        parcel.origin = self.spool_id
+        if not self._spilled and self._has_room(parcel):
+            self._enqueue(parcel)
+        else:
+            self._spilled = True
+            if parcel.done is not None:
+                self._spilled_waiters[parcel.seq] = parcel.done
+            self._arrived.set()
+        if self.durable:
+            try:
+                await written
+            except SpoolFull as exc:
+                parcel.events = []  # not acknowledged, so not to be written either
+                raise QueueFull(f"the spool cannot take it ({exc})") from None
+
+    def start_replay(self, checkpoint: int) -> None:
+        """The writer knows what was committed: read the spool back from there."""
+        self._disk_cursor = checkpoint
+
     async def take(self, max_events: int, max_wait_s: float) -> list[Parcel]:
-        """Whole parcels, up to max_events (at least one parcel), once max_events are
-        queued or max_wait_s after the first one arrived. Empty only when closed."""
-        while not self._parcels:
+        """Whole parcels in order, up to max_events (at least one parcel), once max_events are
+        queued or max_wait_s after the first arrived. Empty only when closed and drained."""
+        while True:
+            if self._parcels:
+                return await self._take_from_memory(max_events, max_wait_s)
+            if self._spilled and self.spool is not None and self._disk_cursor is not None:
+                end, writing = self.spool.durable_end, self.spool.writing
+                batch = await asyncio.to_thread(self._read_spool, max_events)
+                if batch:
+                    return batch
+                if not writing and not self.spool.writing and self.spool.durable_end == end:
+                    # Read to the end, nothing written meanwhile: caught up, memory again.
+                    # (No await between this check and the switch: no put() can interleave.)
+                    self._spilled = False
+                    continue
+                await asyncio.sleep(0.005)  # a spool write is in flight
+                continue
             if self._closed:
                 return []
             self._arrived.clear()
             await self._arrived.wait()
+
+    async def _take_from_memory(self, max_events: int, max_wait_s: float) -> list[Parcel]:
         if self._queued_events < max_events and not self._closed:
             deadline = self._parcels[0].enqueued_at + max_wait_s
             while self._queued_events < max_events and not self._closed:
@@ -95,13 +184,39 @@ class IngestQueue:
             taken += len(parcel.events)
             batch.append(parcel)
         self._queued_events -= taken
+        if self._disk_cursor is not None and batch[-1].origin == self.spool_id:
+            self._disk_cursor = max(self._disk_cursor, batch[-1].seq)
+        return batch
+
+    def _read_spool(self, max_events: int) -> list[Parcel]:
+        """Parcels from the spool after the cursor (runs in a thread: file reads)."""
+        from ingestd import codec
+
+        assert self.spool is not None and self._disk_cursor is not None
+        batch: list[Parcel] = []
+        events = 0
+        for pos, payload in self.spool.read_after(self._disk_cursor, limit=256):
+            parcel = codec.decode(payload, self.spool_id, pos)
+            parcel.done = self._spilled_waiters.pop(pos, None)
+            batch.append(parcel)
+            self._disk_cursor = pos
+            events += len(parcel.events)
+            if events >= max_events:
+                break
         return batch
 
     def release(self, parcels: list[Parcel]) -> None:
-        """The writer is done with these parcels: their room is free again."""
+        """The writer is done with these parcels: their memory, and their spool segments
+        once committed, are free again."""
+        spooled = 0
         for parcel in parcels:
-            self.held_events -= len(parcel.events)
-            self.held_bytes -= parcel.nbytes
+            self.held_events -= parcel.held_events
+            self.held_bytes -= parcel.held_bytes
+            parcel.held_events = parcel.held_bytes = 0
+            if parcel.origin == self.spool_id and parcel.origin:
+                spooled = max(spooled, parcel.seq)
+        if spooled and self.spool is not None:
+            self.spool.release(spooled)
 
     def close(self) -> None:
         """Take no more; wake the writer so it drains what is left."""
@@ -109,7 +224,7 @@ class IngestQueue:
         self._arrived.set()
 
     def abandon(self) -> list[Parcel]:
-        """Everything still queued, removed: for the shutdown report when time ran out."""
+        """Everything still queued in memory, removed: for the shutdown report."""
         parcels = list(self._parcels)
         self._parcels.clear()
         self._queued_events = 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestd.auth import Tokens, parse_tokens
+from ingestd.embedded import default_data_dir
 
 DURABILITY_MODES = ("memory", "spool")
 
@@ -45,6 +46,8 @@ class Settings:
     # The in-memory queue between HTTP handlers and the writer.
     queue_max_events: int = 200_000
     queue_max_bytes: int = 256 * 1024 * 1024
+    #: The disk spool behind the queue (in data_dir/spool).
+    spool_max_bytes: int = 1024 * 1024 * 1024
 
     # The batch writer: flush at this many events or after this long.
     batch_max_events: int = 5_000
@@ -66,6 +69,11 @@ class Settings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def data_path(self) -> Path:
+        """Where the embedded PostgreSQL (pg/) and the spool (spool/) live."""
+        return self.data_dir or default_data_dir()
 
     @property
     def request_grace_s(self) -> float:
@@ -90,8 +98,6 @@ class Settings:
                 f"INGESTD_DURABILITY must be one of {', '.join(DURABILITY_MODES)}, "
                 f"not {self.durability!r}"
             )
-        if self.durability == "spool":
-            raise SettingsError("INGESTD_DURABILITY=spool is not available yet; use memory")
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -172,6 +178,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_attrs_depth=_int(env, "INGESTD_MAX_ATTRS_DEPTH", defaults.max_attrs_depth, 1),
         queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
         queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
+        spool_max_bytes=_int(env, "INGESTD_SPOOL_MAX_BYTES", defaults.spool_max_bytes, 4096),
         batch_max_events=_int(env, "INGESTD_BATCH_MAX_EVENTS", defaults.batch_max_events, 1),
         batch_max_wait_ms=_int(env, "INGESTD_BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms),
         db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),

@@ -166,6 +166,7 @@ async def write(conn: Conn, parcels: list[Parcel]) -> WriteResult:
     """Write the parcels in one transaction; raises asyncpg errors untouched."""
     result = WriteResult()
     async with conn.transaction():
+        parcels = await _skip_committed(conn, parcels, result)
         keys = [p for p in parcels if p.idempotency_key is not None and not p.key_recorded]
         if keys:
             recorded = {
@@ -199,9 +200,41 @@ async def write(conn: Conn, parcels: list[Parcel]) -> WriteResult:
                 logs = [_with_job(row, jobs) for row in logs]
         if logs:
             await conn.copy_records_to_table("logs", records=logs, columns=LOG_COLUMNS)
+        await _save_checkpoints(conn, parcels)
         result.committed = len(logs) + len(run_events)
         result.logs = logs
     return result
+
+
+async def _skip_committed(conn: Conn, parcels: list[Parcel], result: WriteResult) -> list[Parcel]:
+    """Drop parcels a previous attempt (or process) already committed."""
+    origins = list({p.origin for p in parcels if p.origin})
+    if not origins:
+        return parcels
+    done = {r["writer_id"]: r["position"] for r in await conn.fetch(queries.CHECKPOINTS, origins)}
+    if not done:
+        return parcels
+    kept = []
+    for parcel in parcels:
+        if parcel.seq <= done.get(parcel.origin, -1):
+            result.duplicates += len(parcel.events)
+        else:
+            kept.append(parcel)
+    return kept
+
+
+async def _save_checkpoints(conn: Conn, parcels: list[Parcel]) -> None:
+    marks: dict[str, int] = {}
+    for parcel in parcels:
+        if parcel.origin and parcel.checkpoint:
+            marks[parcel.origin] = max(marks.get(parcel.origin, 0), parcel.seq)
+    if marks:
+        await conn.execute(queries.SAVE_CHECKPOINTS, list(marks), list(marks.values()))
+
+
+async def spool_checkpoint(conn: Conn, spool_id: str) -> int:
+    position: int | None = await conn.fetchval(queries.SPOOL_CHECKPOINT, spool_id)
+    return position or 0
 
 
 def _with_job(row: LogRow, jobs: dict[str, str]) -> LogRow:

@@ -202,8 +202,10 @@ def _split(parcels: list[Parcel]) -> tuple[list[Parcel], list[Parcel]]:
         return parcels[:cut], parcels[cut:]
     only = parcels[0]
     middle = len(only.events) // 2
-    head = Parcel(only.events[:middle], 0, only.idempotency_key, only.response)
-    head.key_recorded = only.key_recorded
-    # The tail never records the key: the head does (or it was recorded before).
-    tail = Parcel(only.events[middle:], 0, None, b"", key_recorded=True)
+    # The head records the key (unless recorded before); the tail moves the checkpoint.
+    head = Parcel(only.events[:middle], 0, only.idempotency_key, only.response,
+                  key_recorded=only.key_recorded, origin=only.origin, seq=only.seq,
+                  checkpoint=False)  # fmt: skip
+    tail = Parcel(only.events[middle:], 0, None, b"", key_recorded=True, origin=only.origin,
+                  seq=only.seq, checkpoint=only.checkpoint)  # fmt: skip
     return [head], [tail]

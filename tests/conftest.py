@@ -102,11 +102,14 @@ async def server_factory(
     new_database: Callable[[], Awaitable[str]],
 ) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     started: list[tuple[TestServer, aiohttp.ClientSession, asyncpg.Pool]] = []
+    made_dirs: list[Path] = []
 
     async def start(
         dsn: str | None = None, *, wait_for_schema: bool = True, **overrides: Any
     ) -> Served:
         dsn = dsn or await new_database()
+        overrides.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="ig-srv-")))
+        made_dirs.append(overrides["data_dir"])
         settings = Settings(database_url=dsn, **overrides)
         app = create_app(settings)
         test_server = TestServer(app, host="127.0.0.1", port=0)
@@ -129,6 +132,8 @@ async def server_factory(
         await http.close()
         await pool.close()
         await test_server.close()
+    for path in made_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -158,6 +163,7 @@ class IngestdProcess:
         """Start (again, on the same port and database) and wait until ready."""
         env = {
             **os.environ,
+            "INGESTD_DATA_DIR": str(self.log_path.with_suffix(".data")),
             "INGESTD_DATABASE_URL": self.dsn,
             "INGESTD_TOKENS": TOKENS_TEXT,
             "INGESTD_HOST": "127.0.0.1",

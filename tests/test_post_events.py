@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ingestd.appkeys import INGEST
 from tests.conftest import Served
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -179,25 +180,53 @@ async def test_nul_in_messages_keys_and_attrs_is_stored_not_fatal(server: Served
     assert row["step"] == "S\ufffd"
 
 
-async def test_a_full_queue_answers_503_with_retry_after(
+async def test_a_full_queue_spills_to_the_spool_and_keeps_order(
     server_factory: Callable[..., Awaitable[Served]],
 ) -> None:
     served = await server_factory(queue_max_events=10)
-    # Hold the writer: the queue fills and stays full while it cannot write.
+    # Hold the writer: memory fills, then parcels go to the spool, in order.
     async with served.db.acquire() as conn, conn.transaction():
         await conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
         run_id = str(uuid.uuid4())
-        status, _, _ = await post(served, [{"message": str(i), "run_id": run_id} for i in range(8)])
-        assert status == 202
-        status, headers, answer = await post(served, [{"message": "x"}] * 5)
+        sent = []
+        for batch in range(6):
+            lines = [{"message": f"{batch}-{i}", "run_id": run_id} for i in range(4)]
+            sent += [line["message"] for line in lines]
+            status, _, _ = await post(served, lines)
+            assert status == 202
+        assert served.app[INGEST].queue.spilled
+    await served.flush()
+    assert await messages(served) == sent
+    for _ in range(100):  # the writer switches back to memory once it has caught up
+        if not served.app[INGEST].queue.spilled:
+            break
+        await asyncio.sleep(0.01)
+    assert not served.app[INGEST].queue.spilled
+
+
+async def test_queue_and_spool_full_answers_503_with_retry_after(
+    server_factory: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await server_factory(queue_max_events=10, spool_max_bytes=4096)
+    async with served.db.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        run_id = str(uuid.uuid4())
+        accepted = 0
+        for _ in range(100):
+            status, headers, answer = await post(
+                served, [{"message": "x" * 200, "run_id": run_id}] * 5
+            )
+            if status != 202:
+                break
+            accepted += 5
         assert status == 503
         assert headers["Retry-After"] == "1"
-        assert "queue is full" in answer["detail"]
-    # Once the writer gets through, there is room again and nothing was lost.
+        assert "spool are full" in answer["detail"]
+    # Once the writer gets through, there is room again and nothing accepted was lost.
     await served.flush()
     status, _, _ = await post(served, [{"message": "x"}] * 5)
     assert status == 202
-    assert len(await messages(served)) == 13
+    assert len(await messages(served)) == accepted + 5
 
 
 async def test_a_request_larger_than_the_queue_is_413(

@@ -51,7 +51,7 @@ def data_dir() -> Iterator[Path]:
 
 
 def postmaster_pid(data_dir: Path) -> int | None:
-    pid_file = data_dir / "postmaster.pid"
+    pid_file = data_dir / "pg" / "postmaster.pid"
     if not pid_file.exists():
         return None
     pid = int(pid_file.read_text().split()[0])
