@@ -24,6 +24,7 @@ lint: $(BIN)/.installed
 
 mypy: $(BIN)/.installed
 	$(BIN)/mypy
+	$(if $(CLIENT),cd client && ../$(BIN)/mypy)
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -1,0 +1,51 @@
+"""Backup job with progress (seed 003): progress 0-100 and the current step, a flaky upload
+retried with warnings, the archive's details as the result.
+
+    INGESTD_URL=... INGESTD_TOKEN=... python examples/backup_job.py
+
+Afterwards: GET /v1/runs?job=nightly-backup shows progress and step while it runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ingestd_client import IngestClient
+
+TABLES = ["users", "orders", "invoices", "events", "audit"]
+
+
+class UploadError(Exception):
+    pass
+
+
+def upload(attempt: int) -> None:
+    time.sleep(0.05)
+    if attempt < 3:
+        raise UploadError(f"S3 503 Slow Down (attempt {attempt})")
+
+
+def main() -> None:
+    client = IngestClient()  # INGESTD_URL, INGESTD_TOKEN
+    with client.run("nightly-backup", trigger="cron", attrs={"target": "s3"}) as run:
+        run.step("DUMP")
+        for n, table in enumerate(TABLES, start=1):
+            time.sleep(0.02)
+            run.count(tables_dumped=1, bytes_dumped=1_000_000 * n)
+            run.progress(60 * n / len(TABLES))
+            run.log.info("dumped %s", table, extra={"table": table})
+        run.step("UPLOAD")
+        for attempt in range(1, 6):
+            try:
+                upload(attempt)
+                break
+            except UploadError as exc:
+                run.count(retries=1)
+                run.log.warning("upload failed, retrying: %s", exc, extra={"attempt": attempt})
+        run.progress(100)
+        run.result(archive="backup-2025-06-27.tar.zst", size_bytes=15_000_000, retries=2)
+    client.close()  # delivers what is pending (bounded); the rest waits in the spool
+
+
+if __name__ == "__main__":
+    main()

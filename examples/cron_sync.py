@@ -1,0 +1,49 @@
+"""Cron jobs syncing call data (seed 002): vapi-sync and qci-analysis with the standard
+steps START / FETCH / SAVE / END, counters for records and API cost.
+
+    INGESTD_URL=... INGESTD_TOKEN=... python examples/cron_sync.py
+
+Afterwards: GET /v1/jobs, GET /v1/stats/jobs?days=7.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ingestd_client import IngestClient
+
+
+def fetch_calls(rng: random.Random) -> list[dict]:
+    return [{"id": f"call-{n}", "duration_s": rng.randint(10, 600)} for n in range(120)]
+
+
+def main() -> None:
+    rng = random.Random(2)
+    with IngestClient() as client:
+        with client.run("vapi-sync", trigger="cron") as run:
+            run.step("START")
+            run.log.info("Starting VAPI synchronization")
+            run.step("FETCH")
+            calls = fetch_calls(rng)
+            run.count(records_fetched=len(calls), api_cost=0.0125)
+            run.log.info("Fetched %d calls", len(calls), extra={"count": len(calls)})
+            run.step("SAVE")
+            for page in range(0, len(calls), 50):
+                chunk = calls[page : page + 50]
+                run.count(records_inserted=len(chunk))
+                run.log.info("saved page", extra={"offset": page, "count": len(chunk)})
+            run.step("END")
+            run.log.info("Sync completed")
+
+        with client.run("qci-analysis", trigger="cron") as run:
+            run.step("START")
+            for call in calls[:30]:
+                run.count(calls_analyzed=1, api_cost=0.0031)
+                if call["duration_s"] < 20:
+                    run.log.warning("call too short to analyse", extra={"call_id": call["id"]})
+            run.step("END")
+            run.result(model="qci-v2", calls=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The examples run against a real ingestd and leave what they promise."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client_support import wait_until
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(
+    ingestd: Any, tmp_path: Path, *cmd: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "INGESTD_URL": ingestd.url,
+        "INGESTD_TOKEN": ingestd.ingest_token,
+        "INGESTD_SPOOL_DIR": str(tmp_path / "spool"),
+        **extra_env,
+    }
+    done = subprocess.run(
+        list(cmd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout}\n{done.stderr}"
+    assert "ingestd-client:" not in done.stderr, done.stderr  # nothing spooled or refused
+    return done
+
+
+def finished_runs(ingestd: Any, job: str, count: int) -> list[dict[str, Any]]:
+    def probe() -> list[dict[str, Any]]:
+        rows = ingestd.query(
+            "SELECT run_id, status, step, progress, counters::text AS counters, "
+            "result::text AS result, attrs::text AS attrs FROM runs "
+            "WHERE job = $1 AND finished_at IS NOT NULL ORDER BY started_at",
+            job,
+        )
+        return rows if len(rows) == count else []
+
+    rows = wait_until(probe, what=f"{count} finished run(s) of {job}")
+    for row in rows:
+        for key in ("counters", "result", "attrs"):
+            row[key] = json.loads(row[key]) if row[key] else None
+    return rows
+
+
+def log_rows(ingestd: Any, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    return ingestd.query(
+        "SELECT levelno, step, message, attrs::text AS attrs FROM logs "
+        "WHERE run_id = $1 ORDER BY ts, id",
+        run_id,
+    )
+
+
+def test_profile_maintenance(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "profile_maintenance.py"))
+    runs = finished_runs(ingestd, "profile-maintenance", 3)
+    assert [r["status"] for r in runs] == ["success", "failed", "warning"]
+    assert [r["attrs"]["profile_id"] for r in runs] == [1, 2, 3]
+    assert runs[0]["result"]["fields_edited"]["headline"].startswith("Compassionate Therapist")
+
+
+def test_atm_retrieval(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "atm_retrieval.py"))
+    [run] = finished_runs(ingestd, "atm-retrieval", 1)
+    assert run["status"] == "warning" and run["progress"] == 100
+    assert run["counters"]["terminal_details_processed"] == 14
+    wait_until(lambda: len(log_rows(ingestd, run["run_id"])) >= 20, what="the run's logs")
+    logs = log_rows(ingestd, run["run_id"])
+    terminals = [
+        json.loads(r["attrs"]).get("terminal_id") for r in logs if r["step"] == "TERMINALS"
+    ]
+    assert terminals == [f"ATM-{n:02d}" for n in range(1, 15)]
+    assert {r["step"] for r in logs} >= {"CONNECTIVITY", "AUTH", "REGIONAL", "TERMINALS", "SAVE"}
+
+
+def test_cron_sync(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "cron_sync.py"))
+    [sync] = finished_runs(ingestd, "vapi-sync", 1)
+    assert sync["status"] == "success"
+    assert sync["counters"] == {"records_fetched": 120, "records_inserted": 120, "api_cost": 0.0125}
+    [qci] = finished_runs(ingestd, "qci-analysis", 1)
+    assert qci["counters"]["calls_analyzed"] == 30
+    assert qci["counters"]["api_cost"] == pytest.approx(30 * 0.0031)
+
+
+def test_backup_job(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "backup_job.py"))
+    [run] = finished_runs(ingestd, "nightly-backup", 1)
+    assert run["status"] == "success" and run["progress"] == 100
+    assert run["counters"]["tables_dumped"] == 5 and run["counters"]["retries"] == 2
+    assert run["result"]["archive"].endswith(".tar.zst")
+
+
+def test_file_import(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "file_import.py"))
+    [run] = finished_runs(ingestd, "import", 1)
+    assert run["status"] == "warning"
+    assert run["attrs"]["import_type"] == "backup"
+    assert run["counters"]["file_size"] > 1000
+    assert run["counters"]["games_created"] == 39 and run["counters"]["records_failed"] == 1
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_node_client(ingestd: Any, tmp_path: Path) -> None:
+    done = run_example(ingestd, tmp_path, "node", str(EXAMPLES / "node_client.mjs"))
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["answer"]["accepted"] == 7 and answer["answer"]["rejected"] == []
+    [run] = finished_runs(ingestd, "assistant-sync", 1)
+    assert run["status"] == "success" and run["counters"]["records_inserted"] == 12
+    wait_until(lambda: len(log_rows(ingestd, run["run_id"])) == 4, what="4 logs")
+
+
+def _pings_served(url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{url}/ping/probe/log", timeout=5)
+    except urllib.error.HTTPError as exc:
+        return exc.code != 404
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_cron_ping_script(ingestd: Any, tmp_path: Path) -> None:
+    if not _pings_served(ingestd.url):
+        pytest.skip("this ingestd does not serve /ping yet")
+    run_example(ingestd, tmp_path, "bash", str(EXAMPLES / "cron_ping.sh"), JOB="disk-cleanup")
+    [run] = finished_runs(ingestd, "disk-cleanup", 1)
+    assert run["status"] == "success"
+    wait_until(
+        lambda: any("done" in r["message"] for r in log_rows(ingestd, run["run_id"])),
+        what="the script's output as logs",
+    )
