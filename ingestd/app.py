@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ingestd import health, ingest_api
+from ingestd import health, ingest_api, metrics
 from ingestd.appkeys import SETTINGS
 from ingestd.auth import make_auth_middleware
 from ingestd.lifecycle import database_ctx, writer_ctx
@@ -21,8 +21,10 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[problem_middleware, make_auth_middleware(settings.tokens)],
     )
     app[SETTINGS] = settings
+    app[metrics.METRICS] = metrics.Metrics(app)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(writer_ctx)
     app.add_routes(health.routes)
     app.add_routes(ingest_api.routes)
+    app.add_routes(metrics.routes)
     return app

@@ -20,6 +20,7 @@ from ingestd.events import Event, EventError, Limits, parse_event
 from ingestd.payload import Item, Undecodable
 from ingestd.problems import Problem
 from ingestd.queue import IngestQueue, Parcel, QueueFull
+from ingestd.ratelimit import RateLimiter, retry_after
 
 RETRY_AFTER_S = 1
 #: Rough Python memory per event beyond its JSON text, so the byte bound tracks memory.
@@ -28,10 +29,18 @@ MAX_KEY_CHARS = 200
 
 
 class Ingest:
-    def __init__(self, queue: IngestQueue, pool: asyncpg.Pool, limits: Limits) -> None:
+    def __init__(
+        self,
+        queue: IngestQueue,
+        pool: asyncpg.Pool,
+        limits: Limits,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self.queue = queue
         self.pool = pool
         self.limits = limits
+        self.rate_limiter = rate_limiter
+        self.rate_limited = 0
         self.accepted = 0
         self.rejected = 0
         # Keyed requests still on their way to the database: a retry racing its original
@@ -139,8 +148,22 @@ class Ingest:
             parcel.done.add_done_callback(lambda _: self._in_flight.pop(key, None))
         return parcel.done
 
-    async def barrier(self) -> None:
-        """Wait until everything queued before now is committed."""
+    def check_rate(self, client: str, events: int) -> None:
+        """429 when this client sends faster than its configured rate."""
+        if self.rate_limiter is None:
+            return
+        wait = self.rate_limiter.take(client, events)
+        if wait:
+            self.rate_limited += events
+            raise Problem(
+                429,
+                "Too Many Requests",
+                f"this client sends more than {self.rate_limiter.rate:g} events/s; slow down",
+                headers={"Retry-After": retry_after(wait)},
+            )
+
+    async def barrier(self) -> asyncio.Future[None]:
+        """A future that resolves once everything queued before now is committed."""
         done = await self.submit([], 0, {}, wait=True)
         assert done is not None
-        await done
+        return done

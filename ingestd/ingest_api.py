@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -49,8 +50,17 @@ async def _accept(
             f"no valid event in the body ({len(rejected)} rejected)",
             errors=rejected[:100],
         )
+    ingest.check_rate(_client_of(request), len(events))
     answer = {"accepted": len(events), "rejected": rejected, "duplicate": False}
     return answer, await ingest.submit(events, len(body), answer, key=key, wait=wait)
+
+
+def _client_of(request: web.Request) -> str:
+    """Who is sending, for rate limits: the token when there is one, else the address."""
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        return "t:" + hashlib.sha256(authorization.encode(errors="replace")).hexdigest()[:16]
+    return f"a:{request.remote}"
 
 
 @routes.post("/v1/events")
@@ -69,9 +79,25 @@ async def post_events(request: web.Request) -> web.Response:
             answer, done = await _accept(request, key, wait)
     if wait:
         assert done is not None
-        await done
+        await _committed(request, done)
         return json_response(answer, 200)
     return json_response(answer, 202)
+
+
+async def _committed(request: web.Request, done: asyncio.Future[None]) -> None:
+    """Wait for the commit, within INGESTD_COMMIT_WAIT_S."""
+    timeout = request.app[SETTINGS].commit_wait_s
+    try:
+        await asyncio.wait_for(asyncio.shield(done), timeout)
+    except TimeoutError:
+        raise Problem(
+            503,
+            "Service Unavailable",
+            f"the events are queued but not committed within {timeout:g}s (the database is "
+            "slow or away); they will be written. Retry with the same Idempotency-Key to "
+            "learn the outcome without storing them twice.",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 async def _json_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
@@ -106,7 +132,7 @@ async def _commit_and_show(request: web.Request, event: RunEvent, status: int) -
     ingest = request.app[INGEST]
     done = await ingest.submit([event], 0, {}, wait=True)
     assert done is not None
-    await done
+    await _committed(request, done)
     async with ingest.pool.acquire() as conn:
         row = await conn.fetchrow(queries.GET_RUN, event.run_id)
     assert row is not None  # just committed
@@ -122,7 +148,8 @@ def _path_run_id(request: web.Request) -> str:
 
 async def _require_run(request: web.Request, run_id: str) -> None:
     ingest = request.app[INGEST]
-    await ingest.barrier()  # a run created by events still queued counts as existing
+    # A run created by events still queued counts as existing.
+    await _committed(request, await ingest.barrier())
     async with ingest.pool.acquire() as conn:
         if await conn.fetchval("SELECT 1 FROM runs WHERE run_id = $1", run_id) is None:
             raise Problem(404, "Not Found", f"no run {run_id}")

@@ -19,8 +19,10 @@ from ingestd.appkeys import INGEST, POOL, SCHEMA_READY, SETTINGS, WRITER, WRITER
 from ingestd.embedded import start_embedded
 from ingestd.events import Limits
 from ingestd.ingest import Ingest
+from ingestd.metrics import METRICS
 from ingestd.problems import Problem
 from ingestd.queue import IngestQueue
+from ingestd.ratelimit import RateLimiter
 from ingestd.settings import Settings
 from ingestd.spool import Spool
 from ingestd.writer import BatchWriter
@@ -116,13 +118,17 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         durable=settings.durability == "spool",
     )
     limits = Limits(settings.max_message_bytes, settings.max_attrs_bytes, settings.max_attrs_depth)
-    app[INGEST] = Ingest(queue, app[POOL], limits)
+    limiter = None
+    if settings.client_rate_limit > 0:
+        limiter = RateLimiter(settings.client_rate_limit, settings.client_burst)
+    app[INGEST] = Ingest(queue, app[POOL], limits, limiter)
     writer = app[WRITER] = BatchWriter(
         app[POOL],
         queue,
         batch_max_events=settings.batch_max_events,
         batch_max_wait_s=settings.batch_max_wait_ms / 1000,
         max_backoff_s=settings.retry_max_backoff_s,
+        on_batch=app[METRICS].observe_batch,
     )
 
     async def write() -> None:

@@ -70,6 +70,9 @@ class IngestQueue:
         self._spilled = spool is not None and spool.size_bytes > 0
         self._disk_cursor: int | None = None  # set by the writer from the checkpoint
         self._spilled_waiters: dict[int, asyncio.Future[None]] = {}
+        # What an earlier process left in the spool, counted as it is read back.
+        self._inherited_end = spool.durable_end if spool is not None else 0
+        self.recovered_events = 0
 
     def __len__(self) -> int:
         return self._queued_events
@@ -198,6 +201,8 @@ class IngestQueue:
         for pos, payload in self.spool.read_after(self._disk_cursor, limit=256):
             parcel = codec.decode(payload, self.spool_id, pos)
             parcel.done = self._spilled_waiters.pop(pos, None)
+            if pos <= self._inherited_end:
+                self.recovered_events += len(parcel.events)
             batch.append(parcel)
             self._disk_cursor = pos
             events += len(parcel.events)

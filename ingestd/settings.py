@@ -48,6 +48,11 @@ class Settings:
     queue_max_bytes: int = 256 * 1024 * 1024
     #: The disk spool behind the queue (in data_dir/spool).
     spool_max_bytes: int = 1024 * 1024 * 1024
+    #: How long ?wait=commit and the REST run endpoints wait for the commit.
+    commit_wait_s: float = 30.0
+    #: Per-client ingestion rate limit in events/s (0: none), and the burst allowed.
+    client_rate_limit: float = 0.0
+    client_burst: float = 0.0
 
     # The batch writer: flush at this many events or after this long.
     batch_max_events: int = 5_000
@@ -179,6 +184,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
         queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
         spool_max_bytes=_int(env, "INGESTD_SPOOL_MAX_BYTES", defaults.spool_max_bytes, 4096),
+        commit_wait_s=_float(env, "INGESTD_COMMIT_WAIT_S", defaults.commit_wait_s),
+        client_rate_limit=_float(env, "INGESTD_CLIENT_RATE_LIMIT", defaults.client_rate_limit),
+        client_burst=_float(env, "INGESTD_CLIENT_BURST", defaults.client_burst),
         batch_max_events=_int(env, "INGESTD_BATCH_MAX_EVENTS", defaults.batch_max_events, 1),
         batch_max_wait_ms=_int(env, "INGESTD_BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms),
         db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),

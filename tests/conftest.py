@@ -90,7 +90,7 @@ class Served:
 
     async def flush(self) -> None:
         """Wait until everything accepted so far is committed."""
-        await self.app[INGEST].barrier()
+        await (await self.app[INGEST].barrier())
 
     @property
     def writer_stats(self) -> Any:
@@ -154,6 +154,7 @@ class IngestdProcess:
     ingest_token: str = "ingest-token"
     read_token: str = "read-token"
     proc: subprocess.Popen[bytes] | None = None
+    start_timeout: float = START_TIMEOUT_S
 
     @property
     def url(self) -> str:
@@ -178,7 +179,7 @@ class IngestdProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.start_timeout
         while not self.port:
             text = self.log_path.read_bytes()[offset:].decode(errors="replace")
             found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
@@ -238,19 +239,19 @@ class IngestdProcess:
         return result
 
 
-@pytest.fixture
-def ingestd_factory(
-    pg_cluster: ThrowawayCluster, tmp_path: Path
+def _processes(
+    pg_cluster: ThrowawayCluster, directory: Path
 ) -> Iterator[Callable[..., IngestdProcess]]:
+    """A factory of ingestd processes, each with a fresh database; all killed at the end."""
     made: list[IngestdProcess] = []
 
     def make(env: dict[str, str] | None = None) -> IngestdProcess:
         name = f"t_{uuid.uuid4().hex[:12]}"
-        admin = IngestdProcess(pg_cluster.dsn, tmp_path / "unused.log")
+        admin = IngestdProcess(pg_cluster.dsn, directory / "unused.log")
         admin.query(f'CREATE DATABASE "{name}"')
         process = IngestdProcess(
             dsn_for(pg_cluster.dsn, name),
-            tmp_path / f"ingestd-{len(made)}.log",
+            directory / f"ingestd-{len(made)}.log",
             env=dict(env or {}),
         )
         made.append(process)
@@ -261,6 +262,21 @@ def ingestd_factory(
     for process in made:
         if process.proc is not None and process.proc.poll() is None:
             process.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def ingestd_factory(
+    pg_cluster: ThrowawayCluster, tmp_path: Path
+) -> Iterator[Callable[..., IngestdProcess]]:
+    yield from _processes(pg_cluster, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def ingestd_factory_module(
+    pg_cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., IngestdProcess]]:
+    """The same, shared by one module's tests (for corpora of many small cases)."""
+    yield from _processes(pg_cluster, tmp_path_factory.mktemp("ingestd"))
 
 
 @pytest.fixture
