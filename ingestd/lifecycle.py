@@ -51,11 +51,13 @@ async def _upkeep(app: web.Application) -> None:
             async with pool.acquire() as conn:
                 if not app[SCHEMA_READY].is_set():
                     await database.migrate(conn)
-                    app[SCHEMA_READY].set()
                 today = datetime.now(UTC).date()
                 await database.ensure_partitions(
                     conn, database.partition_days(today, settings.partitions_ahead_days)
                 )
+                # The writer starts once today's partitions exist, so its first rows do not
+                # race the partitions' creation through the default partition.
+                app[SCHEMA_READY].set()
                 await database.expire_dedup_keys(conn, DEDUP_WINDOW)
             delay = 0.5
             await asyncio.sleep(UPKEEP_INTERVAL_S)

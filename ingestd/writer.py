@@ -104,6 +104,10 @@ class BatchWriter:
                 async with self.pool.acquire() as conn:
                     result = await store.write(conn, parcels)
             except DATA_ERRORS as exc:
+                if _partition_race(exc):
+                    attempt += 1
+                    await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
+                    continue
                 self._recovered()
                 await self._isolate(parcels, exc)
                 return
@@ -186,6 +190,12 @@ class BatchWriter:
         if self.failing is not None:
             log.info("database writes succeed again")
             self.failing = None
+
+
+def _partition_race(exc: BaseException) -> bool:
+    """A row routed to the default partition while a partition for its day was attached
+    (or detached): the data is fine, the retry is routed anew."""
+    return isinstance(exc, asyncpg.CheckViolationError) and "partition constraint" in str(exc)
 
 
 def _split(parcels: list[Parcel]) -> tuple[list[Parcel], list[Parcel]]:

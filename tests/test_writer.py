@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
+from ingestd.writer import _partition_race
 from tests.conftest import Served
 from tests.pgcluster import ThrowawayCluster
 
@@ -113,3 +114,24 @@ async def test_the_writer_survives_the_database_going_away_and_back(
     assert n_info == 100
     async with served.http.get("readyz") as answer:
         assert answer.status == 200
+
+
+@pytest.mark.parametrize("attempt", range(5))
+async def test_the_first_events_after_start_are_written_not_dead_lettered(
+    server_factory: Callable[..., Awaitable[Served]], attempt: int
+) -> None:
+    # Regression: rows routed to the default partition while today's partition was being
+    # attached failed with a partition-constraint violation and were dead-lettered.
+    served = await server_factory()
+    await post_lines(served, [f"first {attempt}"])
+    await served.flush()
+    assert await served.db.fetchval("SELECT count(*) FROM logs") == 1
+    assert served.writer_stats.dead_lettered == 0
+
+
+def test_a_partition_race_is_retried_not_dead_lettered() -> None:
+    race = asyncpg.CheckViolationError(
+        'new row for relation "logs_default" violates partition constraint'
+    )
+    assert _partition_race(race)
+    assert not _partition_race(asyncpg.CheckViolationError('violates check constraint "x"'))
