@@ -44,8 +44,8 @@ class Settings:
     max_attrs_depth: int = 16
 
     # The in-memory queue between HTTP handlers and the writer.
-    queue_max_events: int = 200_000
-    queue_max_bytes: int = 256 * 1024 * 1024
+    queue_max_events: int = 100_000
+    queue_max_bytes: int = 128 * 1024 * 1024
     #: The disk spool behind the queue (in data_dir/spool).
     spool_max_bytes: int = 1024 * 1024 * 1024
     #: How long ?wait=commit and the REST run endpoints wait for the commit.
