@@ -112,9 +112,19 @@ def in_run(row: LogRow) -> bool:
     return run_id[14] != "5" or run_id != loose_key(row[JOB])
 
 
+#: Run ids seen lately: a run's events repeat its id, so most lookups skip the regex.
+_KNOWN_IDS: set[str] = set()
+_KNOWN_IDS_MAX = 65536
+
+
 def parse_uuid(value: Any, name: str) -> str:
     if type(value) is str:
+        if value in _KNOWN_IDS:
+            return value
         if _CANONICAL_UUID.match(value):
+            if len(_KNOWN_IDS) >= _KNOWN_IDS_MAX:
+                _KNOWN_IDS.clear()
+            _KNOWN_IDS.add(value)
             return value
         try:
             return str(uuid.UUID(value))

@@ -140,6 +140,8 @@ def test_run_ids_are_normalised_and_bad_ones_rejected() -> None:
     assert log(run_id="{" + RUN + "}")[RUN_ID] == RUN
     rejects({"message": "m", "run_id": "not-a-uuid"}, "run_id must be a UUID")
     rejects({"message": "m", "run_id": 12}, "run_id must be a UUID")
+    rejects({"message": "m", "run_id": []}, "run_id must be a UUID")
+    rejects({"message": "m", "run_id": {}}, "run_id must be a UUID")
 
 
 def test_logs_outside_runs_get_the_jobs_loose_key() -> None:
