@@ -162,11 +162,13 @@ async def _drop_seen_event_ids(conn: Conn, logs: list[LogRow]) -> list[LogRow]:
     return [row for row, kept in zip(logs, keep, strict=True) if kept]
 
 
-async def write(conn: Conn, parcels: list[Parcel]) -> WriteResult:
-    """Write the parcels in one transaction; raises asyncpg errors untouched."""
+async def write(conn: Conn, parcels: list[Parcel], *, retry: bool = False) -> WriteResult:
+    """Write the parcels in one transaction; raises asyncpg errors untouched. Only a retry
+    can find its parcels already committed (the first attempt's outcome was unknown)."""
     result = WriteResult()
     async with conn.transaction():
-        parcels = await _skip_committed(conn, parcels, result)
+        if retry:
+            parcels = await _skip_committed(conn, parcels, result)
         keys = [p for p in parcels if p.idempotency_key is not None and not p.key_recorded]
         if keys:
             recorded = {

@@ -102,7 +102,7 @@ class BatchWriter:
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    result = await store.write(conn, parcels)
+                    result = await store.write(conn, parcels, retry=attempt > 0)
             except DATA_ERRORS as exc:
                 if _partition_race(exc):
                     attempt += 1
