@@ -125,7 +125,8 @@ class Ingest:
             events,
             body_bytes + EVENT_OVERHEAD_BYTES * len(events),
             key,
-            orjson.dumps(response),
+            # Kept only to answer a repeat of the same Idempotency-Key.
+            orjson.dumps(response) if key is not None else b"",
         )
         if wait or key is not None:
             parcel.done = asyncio.get_running_loop().create_future()

@@ -27,6 +27,7 @@ HEADER = struct.Struct("<II")
 OFFSET_BITS = 40
 OFFSET_MASK = (1 << OFFSET_BITS) - 1
 SEGMENT_SUFFIX = ".seg"
+READ_CHUNK = 1 << 20
 
 
 class SpoolFull(Exception):
@@ -218,11 +219,22 @@ class Spool:
             start = first_offset if number == first_segment else 0
             with (self.directory / _segment_name(number)).open("rb") as handle:
                 handle.seek(start)
-                data = handle.read(durable - start)
-            for end, payload in _records(data):
-                found.append((position(number, start + end), payload))
-                if limit is not None and len(found) >= limit:
-                    return found
+                pending = b""
+                # Read a chunk at a time: a reader that wants a few records must not
+                # read (and checksum) the rest of a 64 MB segment to get them.
+                while start < durable:
+                    chunk = handle.read(min(READ_CHUNK, durable - start - len(pending)))
+                    if not chunk:
+                        break
+                    pending += chunk
+                    records = _records(pending)
+                    for end, payload in records:
+                        found.append((position(number, start + end), payload))
+                        if limit is not None and len(found) >= limit:
+                            return found
+                    used = records[-1][0] if records else 0
+                    start += used
+                    pending = pending[used:]
         return found
 
     def release(self, upto: int) -> int:

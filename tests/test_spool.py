@@ -139,3 +139,15 @@ def test_one_spool_one_process(tmp_path: Path) -> None:
         reopened(tmp_path)
     first.close()
     reopened(tmp_path).close()
+
+
+async def test_reading_goes_chunk_by_chunk_across_record_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "READ_CHUNK", 7)  # smaller than one record
+    spool = reopened(tmp_path)
+    payloads = [b"%d" % i * (i + 1) for i in range(30)]
+    positions = await write(spool, *payloads)
+    assert [p for _, p in spool.read_after(0)] == payloads
+    assert [p for _, p in spool.read_after(positions[9], limit=3)] == payloads[10:13]
+    spool.close()
