@@ -15,6 +15,7 @@ from typing import Any
 
 from ingestd.auth import Tokens, parse_tokens
 from ingestd.embedded import default_data_dir
+from ingestd.webhooks import Target, TargetError, parse_targets_text
 
 DURABILITY_MODES = ("memory", "spool")
 
@@ -65,6 +66,21 @@ class Settings:
     partitions_ahead_days: int = 3
     log_format: str = "text"
     log_level: str = "info"
+
+    # Watching the jobs (monitor.py, alerts.py, retention.py; docs/monitoring.md).
+    #: Seconds between monitor ticks (missed, late, timed-out runs; alert rules).
+    monitor_interval_s: float = 5.0
+    #: Webhooks every job's alerts go to (unless a job opts out), besides its own.
+    alert_webhooks: tuple[Target, ...] = ()
+    alert_timeout_s: float = 10.0
+    alert_max_attempts: int = 10
+    #: First retry delay of a failed delivery; doubled per attempt, at most an hour.
+    alert_retry_base_s: float = 5.0
+    #: Logs kept this many days (0: forever); failed/warning runs' logs and runs, their own.
+    retention_logs_days: int = 30
+    retention_failed_logs_days: int = 90
+    retention_runs_days: int = 400
+    retention_interval_s: float = 3600.0
 
     @property
     def is_loopback(self) -> bool:
@@ -199,4 +215,24 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         log_format=log_format,
         log_level=env.get("INGESTD_LOG_LEVEL", defaults.log_level).lower(),
+        monitor_interval_s=_float(env, "INGESTD_MONITOR_INTERVAL_S", defaults.monitor_interval_s),
+        alert_webhooks=_targets(env, "INGESTD_ALERT_WEBHOOKS"),
+        alert_timeout_s=_float(env, "INGESTD_ALERT_TIMEOUT_S", defaults.alert_timeout_s),
+        alert_max_attempts=_int(env, "INGESTD_ALERT_MAX_ATTEMPTS", defaults.alert_max_attempts, 1),
+        alert_retry_base_s=_float(env, "INGESTD_ALERT_RETRY_BASE_S", defaults.alert_retry_base_s),
+        retention_logs_days=_int(env, "INGESTD_RETENTION_LOGS_DAYS", defaults.retention_logs_days),
+        retention_failed_logs_days=_int(
+            env, "INGESTD_RETENTION_FAILED_LOGS_DAYS", defaults.retention_failed_logs_days
+        ),
+        retention_runs_days=_int(env, "INGESTD_RETENTION_RUNS_DAYS", defaults.retention_runs_days),
+        retention_interval_s=_float(
+            env, "INGESTD_RETENTION_INTERVAL_S", defaults.retention_interval_s
+        ),
     )
+
+
+def _targets(env: Mapping[str, str], name: str) -> tuple[Target, ...]:
+    try:
+        return parse_targets_text(_secret(env, name) or "")
+    except TargetError as exc:
+        raise SettingsError(f"{name}: {exc}") from None

@@ -7,7 +7,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ingestd.vocab import LEVEL_NAMES
+from ingestd.events import loose_key
+from ingestd.vocab import LEVEL_NAMES, level_name
 
 
 def _json(text: str | None) -> Any:
@@ -31,4 +32,35 @@ def run_view(row: asyncpg.Record) -> dict[str, Any]:
         "attrs": _json(row["attrs"]),
         "log_counts": {name: row[f"n_{name}"] for name in LEVEL_NAMES},
         "last_event_at": row["last_event_at"],
+    }
+
+
+def _fragment(text: str | None) -> orjson.Fragment | None:
+    """jsonb text straight into the answer: no parse and re-dump per row."""
+    return None if text is None else orjson.Fragment(text)
+
+
+def shown_run_id(run_id: str, job: str | None) -> str | None:
+    """A log outside any run carries its job's loose key; the API shows no run for it."""
+    if run_id[14] == "5" and run_id == loose_key(job):
+        return None
+    return run_id
+
+
+def log_view(row: asyncpg.Record) -> dict[str, Any]:
+    levelno = row["levelno"]
+    return {
+        "id": row["id"],
+        "ts": row["ts"],
+        "received_at": row["received_at"],
+        "level": level_name(levelno),
+        "levelno": levelno,
+        "job": row["job"],
+        "run_id": shown_run_id(row["run_id"], row["job"]),
+        "step": row["step"],
+        "message": row["message"],
+        "attrs": _fragment(row["attrs"]),
+        "source": _fragment(row["source"]),
+        "error": _fragment(row["error"]),
+        "fingerprint": row["fingerprint"],
     }

@@ -1,0 +1,90 @@
+"""GET /v1/jobs: one row per job with its last run, figures over a window, and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import read_helpers
+from tests.conftest import Served
+from tests.read_helpers import Seeded, bad, get, rid, run_event, send
+
+seeded = read_helpers.seeded
+empty = read_helpers.empty
+
+
+async def jobs(seeded: Seeded, **params: Any) -> dict[str, dict[str, Any]]:
+    body = await get(seeded.server, "v1/jobs", **params)
+    assert body["next_cursor"] is None
+    return {item["job"]: item for item in body["items"]}
+
+
+async def test_one_row_per_job_with_runs(seeded: Seeded) -> None:
+    body = await get(seeded.server, "v1/jobs")
+    # Sorted by name; logs outside runs (cron-cleanup) make no job row.
+    assert [item["job"] for item in body["items"]] == [
+        "atm-retrieval", "backup-import", "profile-maintenance", "vapi-sync",
+    ]  # fmt: skip
+    assert body["days"] == 7
+    for item in body["items"]:
+        assert set(item) >= {
+            "job", "last_run", "runs_total", "success_rate", "avg_duration_ms", "health",
+        }  # fmt: skip
+
+
+async def test_figures_and_health(seeded: Seeded) -> None:
+    rows = await jobs(seeded)
+    atm = rows["atm-retrieval"]
+    assert atm["last_run"]["run_id"] == seeded.runs["atm_t02_failed"]
+    assert atm["last_run"]["status"] == "failed"
+    assert atm["runs_total"] == 2
+    assert atm["success_rate"] == 50.0
+    assert atm["avg_duration_ms"] == (600_000 + 180_000) / 2
+    assert atm["health"] == "failing"
+    profiles = rows["profile-maintenance"]
+    assert profiles["runs_total"] == 4
+    assert profiles["success_rate"] == 50.0
+    assert profiles["avg_duration_ms"] == 37_500.0
+    assert profiles["health"] == "ok"
+    assert profiles["last_run"]["run_id"] == seeded.runs["profile_1_str"]
+    importing = rows["backup-import"]
+    assert importing["last_run"]["status"] == "running"
+    assert importing["runs_total"] == 1
+    assert importing["success_rate"] is None and importing["avg_duration_ms"] is None
+    assert importing["health"] == "unknown"  # nothing has ended yet
+
+
+async def test_days_sets_the_window_of_the_figures(seeded: Seeded) -> None:
+    week = (await jobs(seeded))["vapi-sync"]
+    assert week["runs_total"] == 2 and week["success_rate"] == 50.0
+    month = (await jobs(seeded, days="30"))["vapi-sync"]
+    assert month["runs_total"] == 3
+    assert month["success_rate"] == 66.7  # 2 of 3, one decimal
+    assert month["avg_duration_ms"] == (120_000 + 60_000 + 240_000) / 3
+    # The last run does not depend on the window.
+    assert week["last_run"] == month["last_run"]
+
+
+async def test_health_follows_the_latest_run_that_ended(empty: Served) -> None:
+    failed, running, cancelled = rid(), rid(), rid()
+    await send(
+        empty,
+        run_event(failed, job="backup", started_at="2026-01-01T00:00:00Z", status="failed"),
+        run_event(cancelled, job="backup", started_at="2026-01-01T01:00:00Z", status="cancelled"),
+        run_event(running, job="backup", started_at="2026-01-01T02:00:00Z"),
+    )
+    (row,) = (await get(empty, "v1/jobs", days="3660"))["items"]
+    # A cancelled run says nothing about health; the running one has not ended.
+    assert row["health"] == "failing"
+    assert row["last_run"]["run_id"] == running
+    await send(empty, run_event(running, status="success"))
+    (row,) = (await get(empty, "v1/jobs", days="3660"))["items"]
+    assert row["health"] == "failing"  # the answer is kept a few seconds...
+    (row,) = (await get(empty, "v1/jobs", days="3660", fresh=True))["items"]
+    assert row["health"] == "ok"  # ...unless asked for afresh
+
+
+async def test_bad_parameters(seeded: Seeded) -> None:
+    await bad(seeded.server, "v1/jobs", "days", days="0")
+    await bad(seeded.server, "v1/jobs", "days", days="week")
+    await bad(seeded.server, "v1/jobs", "days", days="100000")
+    await bad(seeded.server, "v1/jobs", "job", job="vapi-sync")

@@ -1,0 +1,179 @@
+"""GET /v1/stats/{summary,jobs,errors,by,timeseries}: figures over a window of days."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingestd.stats_cache import STATS_CACHE
+from tests import read_helpers
+from tests.read_helpers import READ, Seeded, bad, get, iso
+
+seeded = read_helpers.seeded
+
+# The runs started in the last 7 days (all but sync_ok_old), finished ones' durations in ms.
+WEEK_DURATIONS = [60_000, 240_000, 600_000, 180_000, 30_000, 15_000, 60_000, 45_000]
+WEEK_LOG_COUNTS = {
+    "trace": 0, "debug": 0, "info": 7, "success": 1, "warning": 1, "error": 3, "critical": 1,
+}  # fmt: skip
+
+
+async def test_summary_of_the_last_seven_days(seeded: Seeded) -> None:
+    summary = await get(seeded.server, "v1/stats/summary", days="7")
+    assert summary["total_runs"] == 9
+    assert summary["success_count"] == 4
+    assert summary["failure_count"] == 3
+    assert summary["warning_count"] == 1
+    assert summary["running_count"] == 1
+    # Percent of finished runs (8), one decimal.
+    assert summary["success_rate"] == 50.0
+    assert summary["avg_duration_ms"] == sum(WEEK_DURATIONS) / 8
+    assert summary["p50_duration_ms"] == 60_000.0
+    assert summary["p95_duration_ms"] == 474_000.0  # interpolated, as percentile_cont does
+    assert summary["log_counts"] == WEEK_LOG_COUNTS
+    recent = summary["recent_runs"]
+    assert len(recent) == 9
+    assert recent[0]["run_id"] == seeded.runs["import_running"]
+    assert [r["started_at"] for r in recent] == sorted(
+        (r["started_at"] for r in recent), reverse=True
+    )
+
+
+async def test_summary_days_and_job(seeded: Seeded) -> None:
+    month = await get(seeded.server, "v1/stats/summary", days="30")
+    assert month["total_runs"] == 10
+    assert month["success_rate"] == 55.6  # 5 of 9 finished
+    sync = await get(seeded.server, "v1/stats/summary", days="7", job="vapi-sync")
+    assert (sync["total_runs"], sync["success_count"], sync["failure_count"]) == (2, 1, 1)
+    assert len(sync["recent_runs"]) == 2
+    nothing = await get(seeded.server, "v1/stats/summary", job="nobody")
+    assert nothing["total_runs"] == 0 and nothing["success_rate"] is None
+    assert nothing["avg_duration_ms"] is None and nothing["recent_runs"] == []
+
+
+async def test_figures_per_job(seeded: Seeded) -> None:
+    body = await get(seeded.server, "v1/stats/jobs", days="7")
+    items = {item["job"]: item for item in body["items"]}
+    assert list(items) == ["atm-retrieval", "backup-import", "profile-maintenance", "vapi-sync"]
+    profiles = items["profile-maintenance"]
+    assert (profiles["total_runs"], profiles["success_count"]) == (4, 2)
+    assert (profiles["failure_count"], profiles["warning_count"]) == (1, 1)
+    assert profiles["success_rate"] == 50.0
+    assert profiles["p50_duration_ms"] == 37_500.0
+    assert profiles["p95_duration_ms"] == 57_750.0  # interpolated like percentile_cont
+    assert items["backup-import"]["running_count"] == 1
+    assert items["atm-retrieval"]["log_counts"]["critical"] == 1
+
+
+async def errors(seeded: Seeded, by: str, **params: Any) -> list[dict[str, Any]]:
+    body = await get(seeded.server, "v1/stats/errors", by=by, days="7", **params)
+    assert body["by"] == by
+    items: list[dict[str, Any]] = body["items"]
+    return items
+
+
+async def test_errors_by_step(seeded: Seeded) -> None:
+    items = await errors(seeded, "step")
+    assert [(i["key"], i["error_count"], i["affected_runs"]) for i in items] == [
+        ("AUTH", 2, 1), ("FETCH", 1, 1), ("LOGIN", 1, 1),
+    ]  # fmt: skip
+    auth = items[0]
+    assert auth["first_seen"] == iso(seeded.now - timedelta(minutes=199))
+    assert auth["last_seen"] == iso(seeded.now - timedelta(minutes=198))
+    # The sample is the group's newest line, with its run and error.
+    assert auth["sample"]["message"] == "Authentication failed for terminal T02: 403"
+    assert auth["sample"]["run_id"] == seeded.runs["atm_t02_failed"]
+    fetch = items[1]
+    assert fetch["sample"]["error"] == {"type": "TimeoutError", "message": "Timeout after 30000 ms"}
+
+
+async def test_errors_by_job_fingerprint_and_attribute(seeded: Seeded) -> None:
+    by_job = await errors(seeded, "job")
+    assert [(i["key"], i["error_count"]) for i in by_job] == [
+        ("atm-retrieval", 2), ("profile-maintenance", 1), ("vapi-sync", 1),
+    ]  # fmt: skip
+    # The two authentication failures differ only in a number: one fingerprint.
+    by_fingerprint = await errors(seeded, "fingerprint")
+    assert [i["error_count"] for i in by_fingerprint] == [2, 1, 1]
+    assert by_fingerprint[0]["sample"]["step"] == "AUTH"
+    by_terminal = await errors(seeded, "attr.terminal_id")
+    assert [(i["key"], i["error_count"]) for i in by_terminal] == [("T02", 2), (None, 2)]
+    by_profile = await errors(seeded, "attr.profile_id", job="profile-maintenance")
+    assert [(i["key"], i["error_count"]) for i in by_profile] == [("2", 1)]
+    assert await errors(seeded, "step", job="nobody") == []
+    assert len(await errors(seeded, "step", limit="1")) == 1
+
+
+async def test_stats_per_attribute_value(seeded: Seeded) -> None:
+    body = await get(seeded.server, "v1/stats/by", attr="profile_id", days="7")
+    # profile_id 1 as a number and "1" as a string are one profile.
+    assert body["items"] == [
+        {"key": "1", "total": 3, "success": 2, "failed": 0, "warning": 1,
+         "success_rate": 66.7, "avg_duration_ms": 45_000.0},
+        {"key": "2", "total": 1, "success": 0, "failed": 1, "warning": 0,
+         "success_rate": 0.0, "avg_duration_ms": 15_000.0},
+    ]  # fmt: skip
+    terminals = await get(seeded.server, "v1/stats/by", attr="terminal_id")
+    assert [(i["key"], i["success"], i["failed"]) for i in terminals["items"]] == [
+        ("T01", 1, 0), ("T02", 0, 1),
+    ]  # fmt: skip
+    none = await get(seeded.server, "v1/stats/by", attr="no_such_key")
+    assert none["items"] == []
+
+
+async def test_timeseries_by_hour_and_day(seeded: Seeded) -> None:
+    body = await get(seeded.server, "v1/stats/timeseries", days="1", bucket="hour")
+    items = body["items"]
+    buckets = [datetime.fromisoformat(i["bucket"]) for i in items]
+    assert buckets == sorted(buckets)
+    assert all(b.minute == 0 and b.second == 0 for b in buckets)
+    assert sum(sum(i["runs_by_status"].values()) for i in items) == 9
+    statuses: dict[str, int] = {}
+    for item in items:
+        for status, n in item["runs_by_status"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    assert statuses == {"success": 4, "failed": 3, "warning": 1, "running": 1}
+    levels = {name: sum(i["logs_by_level"][name] for i in items) for name in WEEK_LOG_COUNTS}
+    assert levels == WEEK_LOG_COUNTS
+    days = await get(seeded.server, "v1/stats/timeseries", days="30", bucket="day")
+    assert sum(i["total_runs"] for i in days["items"]) == 10
+    assert all(datetime.fromisoformat(i["bucket"]).hour == 0 for i in days["items"])
+    sync = await get(seeded.server, "v1/stats/timeseries", days="1", job="vapi-sync")
+    assert sum(i["total_runs"] for i in sync["items"]) == 2
+
+
+async def test_every_bad_parameter_is_a_400_naming_it(seeded: Seeded) -> None:
+    server = seeded.server
+    await bad(server, "v1/stats/summary", "days", days="0")
+    await bad(server, "v1/stats/summary", "days", days="seven")
+    await bad(server, "v1/stats/jobs", "bucket", bucket="day")
+    await bad(server, "v1/stats/errors", "by", by="phase")
+    await bad(server, "v1/stats/errors", "by", by="attr.")
+    await bad(server, "v1/stats/errors", "limit", limit="5000")
+    await bad(server, "v1/stats/by", "attr")
+    await bad(server, "v1/stats/by", "attr", attr="")
+    await bad(server, "v1/stats/timeseries", "bucket", bucket="week")
+    await bad(server, "v1/stats/timeseries", "days", days="-1")
+
+
+async def test_answers_are_kept_a_few_seconds(seeded: Seeded) -> None:
+    server = seeded.server
+    cache = server.app[STATS_CACHE]
+    path, query = "v1/stats/summary", {"days": "3", "job": "vapi-sync"}
+    misses = cache.misses
+    # Concurrent identical requests share one computation.
+    answers = await asyncio.gather(*(get(server, path, **query) for _ in range(5)))
+    assert all(a == answers[0] for a in answers)
+    assert cache.misses == misses + 1
+    async with server.http.get(path, params=query, headers=READ) as answer:
+        assert answer.headers["Cache-Control"] == f"max-age={int(cache.ttl_s)}"
+        assert int(answer.headers["Age"]) <= cache.ttl_s
+    await get(server, path, fresh=True, **query)  # recomputed, not counted as a cache miss
+    assert cache.misses == misses + 1
+    # A different query is another answer; bad parameters are refused, never kept.
+    await get(server, path, days="4")
+    assert cache.misses == misses + 2
+    for _ in range(2):
+        await bad(server, path, "days", days="0")
+    assert cache.misses == misses + 4

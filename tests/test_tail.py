@@ -1,0 +1,213 @@
+"""GET /v1/tail: live lines as Server-Sent Events, filtered; slow clients are cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from ingestd.appkeys import TAIL, WRITER
+from ingestd.events import Limits, parse_log
+from ingestd.tail import end_streams
+from ingestd.tailhub import LogFilter, TailHub
+from tests import read_helpers
+from tests.conftest import Served
+from tests.pgcluster import ThrowawayCluster
+from tests.read_helpers import READ, bad, rid, send, served_database
+
+empty = read_helpers.empty
+
+
+@dataclass
+class Stream:
+    answer: aiohttp.ClientResponse
+    comments: list[str] = field(default_factory=list)
+
+    async def event(self, wait_s: float = 2.0) -> tuple[str, Any] | None:
+        """The next event as (name, data); None when the stream ends."""
+        name, data = "message", []
+        async with asyncio.timeout(wait_s):
+            while True:
+                line = await self.answer.content.readline()
+                if not line:
+                    return None
+                text = line.decode().rstrip("\n")
+                if text.startswith(":"):
+                    self.comments.append(text[1:].strip())
+                elif text.startswith("event:"):
+                    name = text[6:].strip()
+                elif text.startswith("data:"):
+                    data.append(text[5:].strip())
+                elif text == "" and data:
+                    return name, orjson.loads("\n".join(data))
+
+    async def logs(self, n: int, wait_s: float = 2.0) -> list[dict[str, Any]]:
+        found = []
+        while len(found) < n:
+            event = await self.event(wait_s)
+            assert event is not None, "the stream ended"
+            assert event[0] == "log", event
+            found.append(event[1])
+        return found
+
+
+@pytest.fixture
+async def tail(empty: Served) -> AsyncIterator[Any]:
+    opened: list[aiohttp.ClientResponse] = []
+
+    async def open_tail(headers: dict[str, str] | None = READ, **params: str) -> Stream:
+        answer = await empty.http.get("v1/tail", params=params, headers=headers)
+        opened.append(answer)
+        assert answer.status == 200, await answer.text()
+        assert answer.headers["Content-Type"] == "text/event-stream"
+        stream = Stream(answer)
+        # The first bytes (a retry hint and a comment) say the subscription is in place.
+        first = await answer.content.readline()
+        assert first.startswith(b"retry:")
+        return stream
+
+    yield open_tail
+    for answer in opened:
+        answer.close()
+
+
+async def test_new_lines_arrive_within_a_second(empty: Served, tail: Any) -> None:
+    stream = await tail(job="vapi-sync")
+    run_id = rid()
+    started = time.monotonic()
+    await send(
+        empty,
+        {"job": "vapi-sync", "run_id": run_id, "message": "Fetched 120 calls", "step": "FETCH",
+         "attrs": {"count": 120}},
+        {"job": "other", "message": "not this one"},
+        {"job": "vapi-sync", "message": "no run", "level": "warning"},
+    )  # fmt: skip
+    first, second = await stream.logs(2, wait_s=1.0)
+    assert time.monotonic() - started < 1.0
+    assert first["message"] == "Fetched 120 calls"
+    assert first["run_id"] == run_id and first["step"] == "FETCH"
+    assert first["attrs"] == {"count": 120}
+    assert first["level"] == "info" and first["levelno"] == 20 and first["id"] is None
+    assert second["message"] == "no run" and second["run_id"] is None
+
+
+async def test_the_logs_filters_apply(empty: Served, tail: Any) -> None:
+    errors = await tail(min_level="error", q="TIMEOUT")
+    terminal = await tail(**{"attr.terminal_id": "T02", "level": "critical,error"})
+    await send(
+        empty,
+        {"job": "j", "message": "timeout after 3 s", "level": "warning"},
+        {"job": "j", "message": "Timeout after 30 s", "level": "error"},
+        {
+            "job": "atm",
+            "message": "auth failed",
+            "level": "critical",
+            "attrs": {"terminal_id": "T02"},
+        },
+        {
+            "job": "atm",
+            "message": "auth failed",
+            "level": "critical",
+            "attrs": {"terminal_id": "T01"},
+        },
+        {"job": "atm", "message": "connected", "attrs": {"terminal_id": "T02"}},
+    )
+    (hit,) = await errors.logs(1)
+    assert hit["message"] == "Timeout after 30 s"
+    (hit,) = await terminal.logs(1)
+    assert hit["attrs"] == {"terminal_id": "T02"} and hit["level"] == "critical"
+    # Nothing else came: the next thing on either stream is a later line.
+    await send(empty, {"job": "j", "message": "timeout marker", "level": "error",
+                       "attrs": {"terminal_id": "T02"}})  # fmt: skip
+    assert (await errors.logs(1))[0]["message"] == "timeout marker"
+    assert (await terminal.logs(1))[0]["message"] == "timeout marker"
+
+
+async def test_token_in_the_query_for_event_source(empty: Served, tail: Any) -> None:
+    stream = await tail(headers=None, token="read-token")
+    await send(empty, {"message": "hello"})
+    assert (await stream.logs(1))[0]["message"] == "hello"
+    async with empty.http.get("v1/tail", params={"token": "ingest-token"}) as answer:
+        assert answer.status == 403
+    async with empty.http.get("v1/tail") as answer:
+        assert answer.status == 401
+
+
+async def test_heartbeats_keep_the_stream_open(empty: Served, tail: Any) -> None:
+    empty.app[TAIL].heartbeat_s = 0.05
+    stream = await tail()
+    with pytest.raises(TimeoutError):
+        await stream.event(wait_s=0.3)
+    assert "keep-alive" in stream.comments
+
+
+async def test_a_slow_client_is_cut_off_and_never_slows_ingest(empty: Served, tail: Any) -> None:
+    hub = empty.app[TAIL]
+    hub.max_backlog_rows = 5
+    stream = await tail()
+    await send(empty, *({"message": f"line {i}"} for i in range(20)))
+    # The batch alone is more than the backlog allows: the subscriber is cut off, told how
+    # many lines it missed, and the stream ends. The writer committed everything.
+    event = await stream.event()
+    assert event == ("overflow", {"dropped": 20})
+    assert await stream.event() is None
+    assert hub.stats.dropped_rows == 20 and hub.stats.cut_off == 1
+    assert await empty.db.fetchval("SELECT count(*) FROM logs") == 20
+    assert hub.stats.subscribers == 0
+
+
+async def test_publishing_never_waits_for_subscribers() -> None:
+    hub = TailHub(max_backlog_rows=100)
+    stuck = hub.subscribe(LogFilter())  # never reads
+    keeps_up = hub.subscribe(LogFilter(job="j"))
+    row = parse_log({"message": "m", "job": "j"}, datetime.now(UTC), Limits())
+    started = time.perf_counter()
+    for _ in range(50):
+        hub.publish([row] * 10)
+        batch = await keeps_up.next_batch(0.1)
+        assert batch is not None and len(batch) == 10
+    assert time.perf_counter() - started < 0.5
+    # The stuck one was cut off once its backlog was full; the other one never noticed.
+    assert stuck.closed and stuck.dropped == 110
+    assert await stuck.next_batch(0.1) is None
+    assert not keeps_up.closed
+    assert hub.stats.cut_off == 1 and hub.stats.published_rows == 500
+
+
+async def test_streams_end_at_shutdown(pg_cluster: ThrowawayCluster) -> None:
+    async with served_database(pg_cluster) as served:
+        answer = await served.http.get("v1/tail", headers=READ)
+        assert answer.status == 200
+        await answer.content.readline()
+        await end_streams(served.app)  # what on_shutdown does
+        async with asyncio.timeout(2):
+            assert b"event: log" not in await answer.content.read()  # ends, at once
+        answer.close()
+        # A new subscriber after shutdown began gets an empty, finished stream.
+        async with served.http.get("v1/tail", headers=READ) as late:
+            async with asyncio.timeout(2):
+                assert b"event: log" not in await late.read()
+        assert served.app[WRITER].on_committed is not None
+
+
+async def test_server_close_does_not_wait_for_open_streams(pg_cluster: ThrowawayCluster) -> None:
+    async with served_database(pg_cluster) as served:
+        answer = await served.http.get("v1/tail", headers=READ)
+        await answer.content.readline()
+        started = time.monotonic()
+    assert time.monotonic() - started < 3
+    answer.close()
+
+
+async def test_bad_filters_are_400_before_streaming(empty: Served) -> None:
+    await bad(empty, "v1/tail", "level", level="loud")
+    await bad(empty, "v1/tail", "run_id", run_id="x")
+    await bad(empty, "v1/tail", "limit", limit="5")
+    await bad(empty, "v1/tail", "q", q="  ")
