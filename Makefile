@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The client distribution is installed beside the daemon when present.
 CLIENT := $(wildcard client/pyproject.toml)
 
-.PHONY: run test lint mypy pytest bench clean
+.PHONY: run test lint mypy pytest bench clean chromium
 
 $(BIN)/.installed: pyproject.toml $(CLIENT)
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ mypy: $(BIN)/.installed
 	$(BIN)/mypy
 	$(if $(CLIENT),cd client && ../$(BIN)/mypy)
 
-pytest: $(BIN)/.installed
+pytest: $(BIN)/.installed chromium
 	$(BIN)/python -m pytest
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (Playwright's own
+# browser download does not work everywhere): installed when missing, on Debian as root.
+chromium:
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium is not installed: the dashboard's browser tests will say why they skip"
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ingest.py

@@ -7,6 +7,7 @@ from aiohttp import web
 from ingestd import (
     admin_api,
     alerts_api,
+    dashboard,
     health,
     ingest_api,
     jobs_api,
@@ -50,4 +51,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(pings_api.routes)
     app.add_routes(jobs_api.routes)
     app.add_routes(alerts_api.routes)
+    app.add_routes(dashboard.routes)
     return app
