@@ -13,6 +13,7 @@ from ingestd import (
     jobs_api,
     metrics,
     monitoring,
+    openapi,
     pings_api,
     read_api,
     stats_api,
@@ -52,4 +53,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(jobs_api.routes)
     app.add_routes(alerts_api.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(openapi.routes)
     return app
