@@ -37,8 +37,8 @@ LOGS_PARAMS = (
 )  # fmt: skip
 RUN_LOGS_PARAMS = ("level", "min_level", "step", "since", "until", "q", "limit", "cursor")
 ERROR_LEVELNO = 40
-SLICE_FIRST = timedelta(minutes=15)
-SLICE_GROWTH = 4
+SLICE_FIRST = timedelta(minutes=5)
+SLICE_GROWTH = 2
 #: Past this width, the last slice reaches back to `since` or the beginning.
 SLICE_LAST = timedelta(days=400)
 
@@ -220,7 +220,7 @@ async def newest_logs(
     want: int,
 ) -> list[asyncpg.Record]:
     """Logs newest first, a slice of time at a time, each slice older and wider than the one
-    before (15 minutes, then 1 hour, 4 hours ...) until the page is full.
+    before (5 minutes, then the 10 before, 20 ...) until the page is full.
 
     logs has a BRIN index on ts, not a b-tree (a b-tree costs every written line more than
     the rest of its indexes together), so a query can find a time range's blocks but not
