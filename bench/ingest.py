@@ -28,12 +28,10 @@ import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -49,6 +47,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Ingestd, say  # noqa: E402
 from ingestd import database  # noqa: E402
 from ingestd.events import LOG_COLUMNS, Limits, LogRow, parse_event  # noqa: E402
 
@@ -249,52 +248,6 @@ class Generators:
 
 
 # --- ingestd, databases, CPU ------------------------------------------------------------
-
-
-class Ingestd:
-    """`python -m ingestd serve` on a free port, output to a log file, stopped by pid."""
-
-    def __init__(self, dsn: str, work: Path, tag: str, extra_env: dict[str, str]) -> None:
-        with socket.socket() as sock:  # INGESTD_LOG_LEVEL=warning hides the port it logs
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        # The shipped defaults: inherited INGESTD_* variables are dropped, --env ones added.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
-        # A data dir (spool) of its own, on the same disk as the default: nothing left over
-        # from, or shared with, any other ingestd.
-        env |= {"INGESTD_DATABASE_URL": dsn, "INGESTD_DATA_DIR": str(work / f"data-{tag}")}
-        env |= {"INGESTD_HOST": "127.0.0.1", "INGESTD_PORT": str(self.port)}
-        env |= {"INGESTD_LOG_LEVEL": "warning", **extra_env}
-        self.dsn, self.log_path = dsn, work / f"ingestd-{tag}.log"
-        with self.log_path.open("wb") as log:  # own session: the terminal's Ctrl-C is ours to pass
-            command = [sys.executable, "-m", "ingestd", "serve"]
-            self.proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log,
-                                         start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 60
-        try:
-            while not self._ready():
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"ingestd did not get ready; its log: {self.log_path}")
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def _admin(dsn: str, *statements: str) -> str:
@@ -521,10 +474,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--profile needs py-spy: pip install py-spy")
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     return args
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

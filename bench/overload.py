@@ -17,10 +17,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,7 @@ import aiohttp
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import Ingestd
 from tests.pgcluster import ThrowawayCluster
 
 EVENTS_PER_BODY = 100
@@ -124,34 +122,6 @@ def metrics(url: str) -> dict[str, float]:
     return {name: float(value) for name, value in found}
 
 
-def start_ingestd(dsn: str, data_dir: Path, extra: dict[str, str], log: Path) -> tuple[Any, str]:
-    env = {
-        **os.environ,
-        "INGESTD_DATABASE_URL": dsn,
-        "INGESTD_DATA_DIR": str(data_dir),
-        "INGESTD_PORT": "0",
-        "INGESTD_LOG_LEVEL": "warning",
-        **extra,
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ingestd", "serve", "--log-format", "text"],
-            env={**env, "INGESTD_LOG_LEVEL": "info"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://\S+)", log.read_text(errors="replace"))
-        if found:
-            return proc, found.group(1)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"ingestd did not start; see {log}")
-
-
 def run_phase(url: str, rate: float, seconds: float, pid: int, samples: list[float]) -> dict:
     results: Any = multiprocessing.Queue()
     child = multiprocessing.Process(target=sender, args=(url, rate, seconds, results))
@@ -185,11 +155,11 @@ def main() -> None:
     else:
         cluster = ThrowawayCluster.start(work)
         dsn = cluster.dsn
-    proc = None
+    server = None
     try:
-        proc, url = start_ingestd(dsn, work / "data", extra, work / "ingestd.log")
+        server = Ingestd(dsn, work, "overload", extra)
+        url, proc = server.url, server.proc
         samples: list[float] = []
-        time.sleep(2)  # migrations
         calibration = run_phase(url, 0, args.calibrate_seconds, proc.pid, samples)
         time.sleep(3)
         capacity = asyncio.run(count_logs(dsn)) / (calibration["elapsed"] + 3)
@@ -234,12 +204,8 @@ def main() -> None:
             "share_refused": round(refused / total, 4) if total else 0.0,
         }))  # fmt: skip
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if server is not None:
+            server.stop()
         if cluster is not None:
             cluster.destroy()
 

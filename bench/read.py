@@ -31,14 +31,10 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,6 +49,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Ingestd, say  # noqa: E402
 from ingestd import database  # noqa: E402
 from ingestd.events import LOG_COLUMNS, loose_key  # noqa: E402
 from ingestd.fingerprint import fingerprint  # noqa: E402
@@ -518,58 +515,6 @@ def measure_copy_cost(admin_dsn: str, n_rows: int, rounds: int) -> None:
 # --- processes ------------------------------------------------------------------------------
 
 
-def say(text: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
-
-
-class Ingestd:
-    """`python -m ingestd serve` on a free port, on the bench database."""
-
-    def __init__(self, dsn: str, log_path: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTD_")}
-        env.update(
-            INGESTD_DATABASE_URL=dsn,
-            INGESTD_HOST="127.0.0.1",
-            INGESTD_PORT=str(self.port),
-            INGESTD_TOKENS=f"{TOKEN}:read,admin",
-            INGESTD_LOG_LEVEL="warning",
-        )
-        with log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ingestd", "serve"],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ingestd did not get ready; its log: {log_path}")
-            time.sleep(0.1)
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 async def create_database(admin_dsn: str) -> str:
     from tests.conftest import dsn_for
 
@@ -636,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             ds, loaded_at = found
             say(f"reusing the dataset loaded at {loaded_at:%Y-%m-%d %H:%M}")
         asyncio.run(warm_up(dsn, args.days))
-        server = Ingestd(dsn, work / "ingestd.log")
+        server = Ingestd(dsn, work, "read", {"INGESTD_TOKENS": f"{TOKEN}:read,admin"})
         say(f"timing {args.repeat} calls per endpoint")
         results = asyncio.run(measure(server.url, ds, args.repeat, args.seed))
     finally:

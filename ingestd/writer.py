@@ -42,8 +42,6 @@ class WriterStats:
     dead_lettered: int = 0
     batches: int = 0
     db_errors: int = 0
-    last_batch_size: int = 0
-    last_flush_s: float = 0.0
 
 
 class BatchWriter:
@@ -88,8 +86,6 @@ class BatchWriter:
             elapsed = time.monotonic() - started
             size = sum(len(p.events) for p in parcels)
             self.stats.batches += 1
-            self.stats.last_batch_size = size
-            self.stats.last_flush_s = elapsed
             if self._on_batch is not None:
                 self._on_batch(size, elapsed)
             for parcel in parcels:
