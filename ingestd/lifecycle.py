@@ -131,6 +131,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         batch_max_wait_s=settings.batch_max_wait_ms / 1000,
         max_backoff_s=settings.retry_max_backoff_s,
         on_batch=app[METRICS].observe_batch,
+        connections=settings.writer_connections,
     )
 
     async def write() -> None:

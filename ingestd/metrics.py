@@ -60,6 +60,14 @@ class _EventAccounts(Collector):
             ),
             "ingestd_db_errors": ("Failed database writes (each retried).", stats.db_errors),
             "ingestd_batches": ("Batches committed.", stats.batches),
+            "ingestd_batches_staged": (
+                "Batches whose COPY overlapped the batch before (INGESTD_WRITER_CONNECTIONS).",
+                stats.staged,
+            ),
+            "ingestd_batches_unstaged": (
+                "Staged batches rolled back and written again in turn.",
+                stats.unstaged,
+            ),
         }
         for name, (text, value) in counters.items():
             yield CounterMetricFamily(name, text, value=value)

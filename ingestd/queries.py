@@ -87,6 +87,8 @@ RETURNING r.run_id::text, r.job, before.job IS NULL AS job_was_null
 """
 
 # Logs written before their run's job was known get it once it is.
+RUN_JOBS = "SELECT run_id::text, job FROM runs WHERE run_id = ANY($1::uuid[])"
+
 BACKFILL_LOG_JOBS = """
 UPDATE logs SET job = u.job
 FROM unnest($1::uuid[], $2::text[]) AS u(run_id, job)

@@ -44,9 +44,10 @@ SLICE_LAST = timedelta(days=400)
 
 
 async def read_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Reads share the pool but leave one connection free for the writer; stats answers are
-    kept a few seconds."""
-    app[READ_DB] = ReadDb(app[POOL], app[SETTINGS].db_pool_size - 1)
+    """Reads share the pool but leave the writer's connections free; stats answers are kept
+    a few seconds."""
+    settings = app[SETTINGS]
+    app[READ_DB] = ReadDb(app[POOL], settings.db_pool_size - settings.writer_connections)
     app[STATS_CACHE] = StatsCache()
     yield
 

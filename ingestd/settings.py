@@ -58,7 +58,10 @@ class Settings:
     # The batch writer: flush at this many events or after this long.
     batch_max_events: int = 5_000
     batch_max_wait_ms: int = 50
-    db_pool_size: int = 4
+    #: Batches in flight at once, each on its own connection: the next batch's COPY runs
+    #: while the one before it commits (commits still happen in order).
+    writer_connections: int = 2
+    db_pool_size: int = 6
     retry_max_backoff_s: float = 5.0
 
     # Seconds SIGTERM may spend finishing requests and draining the queue.
@@ -113,6 +116,11 @@ class Settings:
                 f"ingestd would listen on {self.host} with no tokens, open to anyone who can "
                 "reach it. Set INGESTD_TOKENS (e.g. 'secret1:ingest secret2:read') or "
                 "INGESTD_TOKENS_FILE, or set INGESTD_ALLOW_OPEN=1 if that is what you want."
+            )
+        if self.db_pool_size <= self.writer_connections:
+            raise SettingsError(
+                f"INGESTD_DB_POOL_SIZE ({self.db_pool_size}) must be larger than "
+                f"INGESTD_WRITER_CONNECTIONS ({self.writer_connections}): reads need one too"
             )
         if self.durability not in DURABILITY_MODES:
             raise SettingsError(
@@ -205,6 +213,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         client_burst=_float(env, "INGESTD_CLIENT_BURST", defaults.client_burst),
         batch_max_events=_int(env, "INGESTD_BATCH_MAX_EVENTS", defaults.batch_max_events, 1),
         batch_max_wait_ms=_int(env, "INGESTD_BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms),
+        writer_connections=_int(env, "INGESTD_WRITER_CONNECTIONS", defaults.writer_connections, 1),
         db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),
         retry_max_backoff_s=_float(
             env, "INGESTD_RETRY_MAX_BACKOFF_S", defaults.retry_max_backoff_s

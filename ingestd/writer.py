@@ -4,11 +4,22 @@ Retry rules (after Vector's postgres sink, without its flaw): a connection error
 batch and retries with capped backoff; a batch that fails on its data is split in halves
 until the bad events are isolated, and those go to the dead-letter table with the reason.
 One bad event never costs its neighbours.
+
+Pipelining: up to `connections` batches are in flight, each in its own transaction. A batch
+taken while the one before it is still being written is *staged*: it COPYs its log rows as
+soon as the batch before has COPYed its own (so log ids keep the order events came in), then
+waits for its turn, the commit of the batch before, to merge runs, save checkpoints and
+commit (store.finish). So one batch's merge and commit overlap the next one's COPY, and a
+run's changes still apply in the order they came. Anything unusual (a duplicate, an error, a
+wait that takes too long) rolls the staged transaction back and the batch is written again
+in its turn, the plain way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import random
 import time
@@ -34,6 +45,28 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.ProgramLimitExceededError,
 )
 
+#: How long a staged batch, holding its transaction open, waits for the batch before it.
+#: Past this, something is stuck (the batch before retries a lost database, or DDL queues
+#: for a lock the staged COPY holds): roll back, so no wait can go round in a circle.
+TURN_WAIT_S = 2.0
+#: Runs whose job the writer remembers, so staged log rows naming no job can get theirs.
+KNOWN_JOBS_MAX = 100_000
+
+
+class Progress:
+    """How far one batch is: the batch after it waits on this."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        #: Its log rows are COPYed (or it is committed): the next batch may COPY its own.
+        self.copied: asyncio.Future[None] = loop.create_future()
+        #: It is committed (or abandoned at shutdown): the next batch's turn.
+        self.committed: asyncio.Future[None] = loop.create_future()
+
+    def mark(self, future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.set_result(None)
+
 
 @dataclass(slots=True)
 class WriterStats:
@@ -42,6 +75,10 @@ class WriterStats:
     dead_lettered: int = 0
     batches: int = 0
     db_errors: int = 0
+    #: Batches whose COPY ran while the batch before was being written, committed so.
+    staged: int = 0
+    #: Staged batches rolled back and written again in turn (a duplicate, an error, a wait).
+    unstaged: int = 0
 
 
 class BatchWriter:
@@ -55,6 +92,7 @@ class BatchWriter:
         max_backoff_s: float,
         on_batch: Callable[[int, float], None] | None = None,
         on_committed: Callable[[list[LogRow]], None] | None = None,
+        connections: int = 1,
     ) -> None:
         self.pool = pool
         self.queue = queue
@@ -67,38 +105,105 @@ class BatchWriter:
         self._on_batch = on_batch
         #: Called with the log rows of each commit (live tail); must not block.
         self.on_committed = on_committed
-        #: The batch being written, so a shutdown that runs out of time can count it.
-        self.current: list[Parcel] = []
+        self.connections = connections
+        self._in_flight: dict[int, list[Parcel]] = {}
+        self._numbers = itertools.count()
+        #: run_id -> job, from the runs the writer merged lately.
+        self._known_jobs: dict[str, str] = {}
+
+    @property
+    def current(self) -> list[Parcel]:
+        """The batches being written, so a shutdown that runs out of time can count them."""
+        return [parcel for parcels in self._in_flight.values() for parcel in parcels]
 
     async def run(self) -> None:
         """Write until the queue is closed and empty."""
-        while True:
-            parcels = await self.queue.take(self.batch_max_events, self.batch_max_wait_s)
-            if not parcels:
-                return
-            started = time.monotonic()
-            self.current = parcels
-            try:
+        slots = asyncio.Semaphore(self.connections)
+        previous: Progress | None = None
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                parcels = await self.queue.take(self.batch_max_events, self.batch_max_wait_s)
+                if not parcels:
+                    return
+                progress = Progress()
+                task = group.create_task(self._write(parcels, previous, progress))
+                task.add_done_callback(lambda _: slots.release())
+                previous = progress
+
+    async def _write(
+        self, parcels: list[Parcel], previous: Progress | None, progress: Progress
+    ) -> None:
+        """Write one batch, telling the batch after it how far it is."""
+        number = next(self._numbers)
+        self._in_flight[number] = parcels
+        started = time.monotonic()
+        try:
+            if previous is None or previous.committed.done():
                 await self._commit(parcels)
-            finally:
-                self.queue.release(parcels)
-            self.current = []
-            elapsed = time.monotonic() - started
-            size = sum(len(p.events) for p in parcels)
+            elif not await self._staged(parcels, previous, progress):
+                await asyncio.shield(previous.committed)
+                await self._commit(parcels, outcome_unknown=True)
+            # Committed (or dead-lettered): the memory, and the spool up to here, are free.
+            self.queue.release(parcels)
             self.stats.batches += 1
             if self._on_batch is not None:
-                self._on_batch(size, elapsed)
+                self._on_batch(sum(len(p.events) for p in parcels), time.monotonic() - started)
             for parcel in parcels:
                 if parcel.done is not None and not parcel.done.done():
                     parcel.done.set_result(None)
+        finally:
+            del self._in_flight[number]
+            progress.mark(progress.copied)
+            progress.mark(progress.committed)
 
-    async def _commit(self, parcels: list[Parcel]) -> None:
-        """Commit parcels, retrying what is transient, isolating what is bad."""
+    async def _staged(self, parcels: list[Parcel], previous: Progress, progress: Progress) -> bool:
+        """COPY early, the rest in turn; False if the batch must be written the plain way."""
+        try:
+            async with self.pool.acquire() as conn:
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    staged = await store.stage(conn, parcels, self._known_jobs)
+                    await asyncio.wait_for(asyncio.shield(previous.copied), TURN_WAIT_S)
+                    await store.copy_logs(conn, staged.logs)
+                    progress.mark(progress.copied)
+                    await asyncio.wait_for(asyncio.shield(previous.committed), TURN_WAIT_S)
+                    result = await store.finish(conn, staged)
+                    await transaction.commit()
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
+                    raise
+        except Exception as exc:
+            # Whatever it was, the plain way deals with it (a retry there also finds out
+            # whether a commit that failed to answer went through).
+            log.debug("staged batch rolled back, written in turn instead: %r", exc)
+            self.stats.unstaged += 1
+            return False
+        self.stats.staged += 1
+        self._committed(result)
+        return True
+
+    def _committed(self, result: store.WriteResult) -> None:
+        self._recovered()
+        self.stats.committed += result.committed
+        self.stats.duplicates += result.duplicates
+        if len(self._known_jobs) + len(result.jobs) > KNOWN_JOBS_MAX:
+            self._known_jobs.clear()
+        self._known_jobs.update(result.jobs)
+        if self.on_committed is not None and result.logs:
+            self.on_committed(result.logs)
+
+    async def _commit(self, parcels: list[Parcel], outcome_unknown: bool = False) -> None:
+        """Commit parcels, retrying what is transient, isolating what is bad. After a failed
+        attempt (here, or staged) the parcels may be committed already: a retry checks."""
         attempt = 0
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    result = await store.write(conn, parcels, retry=attempt > 0)
+                    retry = outcome_unknown or attempt > 0
+                    result = await store.write(conn, parcels, retry=retry)
             except DATA_ERRORS as exc:
                 if _partition_race(exc):
                     attempt += 1
@@ -120,11 +225,7 @@ class BatchWriter:
                 log.exception("unexpected error writing a batch")
                 await self._isolate(parcels, exc)
                 return
-            self._recovered()
-            self.stats.committed += result.committed
-            self.stats.duplicates += result.duplicates
-            if self.on_committed is not None and result.logs:
-                self.on_committed(result.logs)
+            self._committed(result)
             return
 
     async def _isolate(self, parcels: list[Parcel], exc: BaseException) -> None:

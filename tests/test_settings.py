@@ -73,3 +73,9 @@ def test_an_open_non_loopback_bind_is_refused_unless_allowed() -> None:
 def test_unknown_durability_is_refused() -> None:
     with pytest.raises(SettingsError, match="INGESTD_DURABILITY"):
         Settings(durability="disk").check()
+
+
+def test_the_pool_must_leave_reads_a_connection_besides_the_writers() -> None:
+    from_env({"INGESTD_WRITER_CONNECTIONS": "3", "INGESTD_DB_POOL_SIZE": "4"}).check()
+    with pytest.raises(SettingsError, match=r"INGESTD_DB_POOL_SIZE \(3\) must be larger"):
+        from_env({"INGESTD_WRITER_CONNECTIONS": "3", "INGESTD_DB_POOL_SIZE": "3"}).check()
