@@ -33,6 +33,9 @@ UPKEEP_INTERVAL_S = 3600
 UPKEEP_RETRY_MAX_S = 30.0
 DEDUP_WINDOW = timedelta(days=7)
 POOL_CLOSE_TIMEOUT_S = 3.0
+#: A cancelled task talking to a hung server waits there to roll back: wait this long, then
+#: go on; the pool's terminate() ends that wait.
+CANCEL_WAIT_S = 1.0
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -102,7 +105,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         upkeep.add_done_callback(_report_crash)
         yield
         upkeep.cancel()
-        await asyncio.gather(upkeep, return_exceptions=True)
+        await asyncio.wait({upkeep}, timeout=CANCEL_WAIT_S)
         try:
             await asyncio.wait_for(app[POOL].close(), POOL_CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -153,7 +156,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(asyncio.shield(task), budget)
     except TimeoutError:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.wait({task}, timeout=CANCEL_WAIT_S)
     abandoned = writer.current + queue.abandon()
     lost = sum(len(p.events) for p in abandoned if p.origin != spool.id)
     if lost:

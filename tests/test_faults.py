@@ -163,6 +163,26 @@ def test_sigkill_under_load_in_spool_mode_keeps_every_acknowledged_event(
     assert stream.statuses[202] > 0
 
 
+def test_sigterm_while_postgres_hangs_in_spool_mode_keeps_every_acknowledged_event(
+    cluster: ThrowawayCluster, start_ingestd: Callable[..., IngestdProcess]
+) -> None:
+    # The drain budget runs out with batches in flight: they are abandoned uncommitted and
+    # their spool records stay for the next start. A regression: the cancelled writer waited
+    # forever for the hung server to roll back, so ingestd never exited.
+    served = start_ingestd(INGESTD_DURABILITY="spool", INGESTD_SHUTDOWN_BUDGET_S="2")
+    with Stream(served.url) as stream:
+        stream.wait_for(300)
+        cluster.pause()
+        try:
+            stream.wait_for(len(stream.acked) + 200)  # acknowledged: on the spool only
+            stream.stop()
+            assert served.stop(signal.SIGTERM, timeout=20) == 0
+        finally:
+            cluster.resume()
+    served.start()  # same data dir: the spool is read back
+    wait_until_stored(served, stream.acked)
+
+
 def test_sigterm_under_load_drains_and_exits_0(
     start_ingestd: Callable[..., IngestdProcess],
 ) -> None:
