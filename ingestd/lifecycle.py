@@ -121,6 +121,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.queue_max_bytes,
         spool,
         durable=settings.durability == "spool",
+        full_wait_s=settings.queue_full_wait_s,
     )
     limits = Limits(settings.max_message_bytes, settings.max_attrs_bytes, settings.max_attrs_depth)
     limiter = None

@@ -47,6 +47,9 @@ class Settings:
     # The in-memory queue between HTTP handlers and the writer.
     queue_max_events: int = 100_000
     queue_max_bytes: int = 128 * 1024 * 1024
+    #: When memory is full but the writer is draining it: how long a request waits for room
+    #: before its events go to the spool (0: at once).
+    queue_full_wait_s: float = 2.0
     #: The disk spool behind the queue (in data_dir/spool).
     spool_max_bytes: int = 1024 * 1024 * 1024
     #: How long ?wait=commit and the REST run endpoints wait for the commit.
@@ -207,6 +210,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_attrs_depth=_int(env, "INGESTD_MAX_ATTRS_DEPTH", defaults.max_attrs_depth, 1),
         queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
         queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
+        queue_full_wait_s=_float(env, "INGESTD_QUEUE_FULL_WAIT_S", defaults.queue_full_wait_s),
         spool_max_bytes=_int(env, "INGESTD_SPOOL_MAX_BYTES", defaults.spool_max_bytes, 4096),
         commit_wait_s=_float(env, "INGESTD_COMMIT_WAIT_S", defaults.commit_wait_s),
         client_rate_limit=_float(env, "INGESTD_CLIENT_RATE_LIMIT", defaults.client_rate_limit),
