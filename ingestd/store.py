@@ -101,6 +101,8 @@ class Staged:
     run_events: list[RunEvent]
     #: Runs some of whose rows went in with no job: their run's job is filled in later.
     without_job: set[str]
+    #: The (run_id, event_id) of rows that have one.
+    event_keys: list[tuple[str, str]]
 
 
 def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunChange]:
@@ -261,11 +263,11 @@ async def stage(conn: Conn, parcels: list[Parcel], known_jobs: dict[str, str]) -
     they name none, comes from the batch's run events, `known_jobs` (runs written before) or
     the runs table; a run whose job is not known yet gets it in finish()."""
     logs, run_events = _split_events(parcels)
-    _, keep = _event_keys(logs)
+    keyed, keep = _event_keys(logs)
     if not all(keep):
         raise Duplicates("events repeat an event_id within the batch")
     logs, without_job = await _fill_jobs(conn, logs, run_events, known_jobs)
-    return Staged(parcels, logs, run_events, without_job)
+    return Staged(parcels, logs, run_events, without_job, list(keyed))
 
 
 async def copy_logs(conn: Conn, logs: list[LogRow]) -> None:
@@ -278,8 +280,8 @@ async def finish(conn: Conn, staged: Staged) -> WriteResult:
     keys = _unrecorded_keys(staged.parcels)
     if keys and len(await _record_keys(conn, keys)) < len(keys):
         raise Duplicates("a request's Idempotency-Key was stored before")
-    keyed, _ = _event_keys(staged.logs)
-    if keyed and len(await _record_event_ids(conn, list(keyed))) < len(keyed):
+    keyed = staged.event_keys
+    if keyed and len(await _record_event_ids(conn, keyed)) < len(keyed):
         raise Duplicates("an event_id was stored before")
     result = WriteResult(committed=len(staged.logs) + len(staged.run_events), logs=staged.logs)
     changes = fold_runs(staged.run_events, staged.logs)
