@@ -157,7 +157,7 @@ def parse_time(value: Any, name: str) -> datetime:
 
 def parse_level(value: Any) -> int:
     if type(value) is str:
-        levelno = LEVEL_ALIASES.get(value.lower())
+        levelno = LEVEL_ALIASES.get(value) or LEVEL_ALIASES.get(value.lower())
         if levelno is None:
             raise EventError(
                 f"level {_show(value)} is unknown; use trace, debug, info, success, warning, "
@@ -296,14 +296,25 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
             error_type if type(error_type) is str else None,
             error_message if type(error_message) is str and error_message else message,
         )
+    if ts is None:
+        ts = received_at
+    elif type(ts) is float and 0 <= ts <= MAX_EPOCH:  # what the Python client sends
+        ts = datetime.fromtimestamp(ts, UTC)
+    else:
+        ts = parse_time(ts, "ts")
+    step = obj.get("step")
+    if step is not None:
+        step = _name(step, "step")
+    if len(message) * 4 > limits.max_message_bytes or "\x00" in message:
+        message = clip_text(message, limits.max_message_bytes)
     return (
-        received_at if ts is None else parse_time(ts, "ts"),
+        ts,
         received_at,
         levelno,
         job,
         run_id,
-        _optional_name(obj, "step"),
-        clip_text(message, limits.max_message_bytes),
+        step,
+        message,
         None if attrs is None else dump_object(attrs, "attrs", limits),
         None if source is None else dump_object(source, "source", limits),
         error_text,
