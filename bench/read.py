@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/read.py [--logs 10000000] [--runs 200000] [--jobs 50] [--days 30]
                                    [--repeat 40] [--quick] [--database-url DSN] [--reuse]
-    .venv/bin/python bench/read.py --copy-cost 200000
+                                   [--only PREFIX[,PREFIX]]
+    .venv/bin/python bench/read.py --copy-cost 200000 [--cost-rounds 3] [--errors-only]
 
 Builds a dataset shaped like the seeds' (jobs syncing calls, ATM terminals, profile upkeep,
 imports: runs with steps, counters and attrs such as profile_id / terminal_id; about 2% of
@@ -19,7 +20,8 @@ those endpoints are timed as served and, as NAME_uncached, recomputed on every c
 
 `--copy-cost ROWS` measures instead what the read indexes cost at ingest: the PostgreSQL
 backend's CPU time per log row COPYed (from /proc, so a busy machine skews it less than wall
-time), without migration 002, with it, and with the indexes it chose not to have.
+time), without migration 002, with it but without 005 (attrs in the error index), with both,
+and with the indexes they chose not to have.
 """
 
 from __future__ import annotations
@@ -399,12 +401,16 @@ async def warm_up(dsn: str, days: int) -> None:
 CACHED = ("jobs", "stats_")
 
 
-async def measure(url: str, ds: Dataset, repeat: int, seed: int) -> dict[str, dict[str, Any]]:
+async def measure(
+    url: str, ds: Dataset, repeat: int, seed: int, only: tuple[str, ...] = ()
+) -> dict[str, dict[str, Any]]:
     rnd = random.Random(seed)
     results: dict[str, dict[str, Any]] = {}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     runs: list[tuple[str, Any, dict[str, str]]] = []
     for name, next_path in endpoints(ds, rnd).items():
+        if only and not name.startswith(only):
+            continue
         runs.append((name, next_path, {}))
         if name.startswith(CACHED):
             runs.append((f"{name}_uncached", next_path, {"Cache-Control": "no-cache"}))
@@ -438,16 +444,21 @@ async def measure(url: str, ds: Dataset, repeat: int, seed: int) -> dict[str, di
 
 COST_VARIANTS: dict[str, list[str]] = {
     "without 002": [],
-    "with 002 (shipped)": [],
+    "002 without 005": [],
+    "002 + 005 (shipped)": [],
     "+ FTS GIN on message": ["CREATE INDEX ON logs USING gin (to_tsvector('simple', message))"],
     "+ GIN on logs.attrs": ["CREATE INDEX ON logs USING gin (attrs jsonb_path_ops)"],
     "+ logs (job, ts)": ["CREATE INDEX ON logs (job, ts)"],
 }
 
 
+#: Migrations a variant leaves out (005 rebuilds 002's error index, so goes with it).
+COST_SKIPPED = {"without 002": (2, 5), "002 without 005": (5,)}
+
+
 async def _schema(conn: asyncpg.Connection, variant: str) -> None:
     for version, _, text in database.migrations():
-        if version == 2 and variant == "without 002":
+        if version in COST_SKIPPED.get(variant, ()):
             continue
         await conn.execute(text)
     for ddl in COST_VARIANTS[variant]:
@@ -489,19 +500,27 @@ async def copy_cost(
     return cpu / len(rows) * 1e6, len(rows) / wall
 
 
-def measure_copy_cost(admin_dsn: str, n_rows: int, rounds: int) -> None:
-    """Median over interleaved rounds, so a noisy neighbour hurts every variant alike."""
+def measure_copy_cost(admin_dsn: str, n_rows: int, rounds: int, errors_only: bool) -> None:
+    """Median over interleaved rounds, so a noisy neighbour hurts every variant alike.
+    `errors_only` COPYs just the error lines of the mix: the error index's work falls on
+    those alone, so what it costs stands out of the noise (per line: times the error share)."""
     now = datetime.now(UTC)
     ds = Dataset(make_jobs(50, random.Random(1)))
     rows: list[tuple[Any, ...]] = []
     for _, logs in generate(ds, max(1, n_rows // 50), n_rows, 1, now, 1):
         rows += logs
+    what = "seed-shaped log rows"
+    if errors_only:
+        level = LOG_COLUMNS.index("levelno")
+        errors = [row for row in rows if row[level] >= 40]
+        what = f"error rows (of {len(rows):,} seed-shaped: {len(errors) / len(rows):.1%})"
+        rows = errors
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in COST_VARIANTS}
     for _ in range(rounds):
         for variant in COST_VARIANTS:
             results[variant].append(asyncio.run(copy_cost(admin_dsn, rows, variant)))
     base = statistics.median(cpu for cpu, _ in results["without 002"])
-    print(f"COPY of {len(rows):,} seed-shaped log rows, 5000-row batches, median of {rounds}")
+    print(f"COPY of {len(rows):,} {what}, 5000-row batches, median of {rounds}")
     print(f"{'schema':<24} {'PG CPU us/row':>14} {'vs without':>11} {'rows/s':>10}")
     summary = {}
     for variant, runs in results.items():
@@ -542,10 +561,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="a small smoke run: 100k logs, 2k runs, 5 repeats"
     )
     parser.add_argument(
+        "--only",
+        default="",
+        metavar="PREFIX[,PREFIX]",
+        help="time only the endpoints whose names start so (e.g. stats_errors)",
+    )
+    parser.add_argument(
         "--copy-cost",
         type=int,
         metavar="ROWS",
         help="instead: PostgreSQL CPU per COPYed log row with and without the read indexes",
+    )
+    parser.add_argument("--cost-rounds", type=int, default=3, help="--copy-cost rounds")
+    parser.add_argument(
+        "--errors-only",
+        action="store_true",
+        help="--copy-cost of the error lines of ROWS only (where the error index costs)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -563,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
             from tests.pgcluster import ThrowawayCluster
 
             cluster = ThrowawayCluster.start(work)
-            measure_copy_cost(cluster.dsn, args.copy_cost, 3)
+            measure_copy_cost(cluster.dsn, args.copy_cost, args.cost_rounds, args.errors_only)
             return 0
         if args.database_url:
             dsn = args.database_url
@@ -583,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(warm_up(dsn, args.days))
         server = Ingestd(dsn, work, "read", {"INGESTD_TOKENS": f"{TOKEN}:read,admin"})
         say(f"timing {args.repeat} calls per endpoint")
-        results = asyncio.run(measure(server.url, ds, args.repeat, args.seed))
+        only = tuple(p for p in args.only.split(",") if p)
+        results = asyncio.run(measure(server.url, ds, args.repeat, args.seed, only))
     finally:
         if server is not None:
             server.stop()

@@ -176,8 +176,11 @@ GROUP BY job
 ORDER BY job
 """
 
-# Errors: logs of level error and above, which logs_errors_idx holds on its own. Grouped per
-# (key, run) first, so counting distinct runs is a hash aggregate, not a sort.
+# Errors: logs of level error and above, which logs_errors_idx holds on its own (with attrs,
+# since 005: every grouping is an index-only scan). Grouped per (key, run) first, so counting
+# distinct runs is a hash aggregate, not a sort. The sample is looked up under the same WHERE
+# as the groups: a group's newest line is in the window (and the job), and with the window
+# bound the planner leaves out the older partitions instead of planning every one of them.
 ERROR_KEYS = {
     "step": "step",
     "job": "job",
@@ -202,7 +205,7 @@ LEFT JOIN LATERAL (
     SELECT id AS sample_id, run_id::text AS sample_run_id, job AS sample_job,
            step AS sample_step, message AS sample_message, error::text AS sample_error
     FROM logs
-    WHERE levelno >= 40 AND ts = groups.last_seen AND {key} IS NOT DISTINCT FROM groups.key
+    {where} AND ts = groups.last_seen AND {key} IS NOT DISTINCT FROM groups.key
     LIMIT 1
 ) AS sample ON true
 ORDER BY error_count DESC, key NULLS LAST

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from ingestd import read_queries as sql
+from ingestd.read_queries import Where
 from ingestd.stats_cache import STATS_CACHE
 from tests import read_helpers
-from tests.read_helpers import READ, Seeded, bad, get, iso
+from tests.conftest import Served
+from tests.read_helpers import READ, Seeded, bad, get, iso, send
 
 seeded = read_helpers.seeded
+empty = read_helpers.empty
 
 # The runs started in the last 7 days (all but sync_ok_old), finished ones' durations in ms.
 WEEK_DURATIONS = [60_000, 240_000, 600_000, 180_000, 30_000, 15_000, 60_000, 45_000]
@@ -103,6 +109,53 @@ async def test_errors_by_job_fingerprint_and_attribute(seeded: Seeded) -> None:
     assert [(i["key"], i["error_count"]) for i in by_profile] == [("2", 1)]
     assert await errors(seeded, "step", job="nobody") == []
     assert len(await errors(seeded, "step", limit="1")) == 1
+
+
+def _scans_under_grouping(node: dict[str, Any], grouping: bool = False) -> list[dict[str, Any]]:
+    """Scan nodes below the aggregate that groups per (key, run) in an EXPLAIN (FORMAT JSON)."""
+    grouping = grouping or any("run_id" in key for key in node.get("Group Key", ()))
+    found = [node] if grouping and "Relation Name" in node else []
+    for child in node.get("Plans", ()):
+        found += _scans_under_grouping(child, grouping)
+    return found
+
+
+async def test_error_groupings_read_the_error_index_alone(seeded: Seeded) -> None:
+    # Migration 005 put attrs in logs_errors_idx: grouping by an attribute reads no table
+    # page, like grouping by step. (A few rows here: the planner is kept off other plans.)
+    for by in ("attr.terminal_id", "step", "fingerprint"):
+        where = Where()
+        where.add(sql.ERRORS_WINDOW, seeded.now - timedelta(days=7))
+        if by.startswith("attr."):
+            key = sql.ERROR_ATTR_KEY.format(param=where.param(by[len("attr.") :]))
+        else:
+            key = sql.ERROR_KEYS[by]
+        query = sql.STATS_ERRORS.format(key=key, where=where.sql, limit=where.param(50))
+        async with seeded.server.db.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            await conn.execute("SET LOCAL enable_bitmapscan = off")
+            plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *where.args))
+        scans = _scans_under_grouping(plan[0]["Plan"])
+        assert scans, by
+        assert {scan["Node Type"] for scan in scans} == {"Index Only Scan"}, by
+
+
+async def test_the_sample_is_a_line_the_filters_keep(empty: Served) -> None:
+    # Two jobs fail in the same step at the same instant: with job=, the group's sample is
+    # that job's line, not the other's.
+    ts = iso(datetime.now(UTC) - timedelta(minutes=5))
+    await send(
+        empty,
+        *(
+            {"job": job, "ts": ts, "level": "error", "step": "SAVE", "message": f"{job} failed"}
+            for job in ("import-a", "import-b")
+        ),
+    )
+    for job in ("import-a", "import-b"):
+        items = (await get(empty, "v1/stats/errors", by="step", job=job, fresh=True))["items"]
+        assert [(i["key"], i["error_count"]) for i in items] == [("SAVE", 1)]
+        assert items[0]["sample"]["job"] == job
+        assert items[0]["sample"]["message"] == f"{job} failed"
 
 
 async def test_stats_per_attribute_value(seeded: Seeded) -> None:
