@@ -103,14 +103,20 @@ RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = $1"
 # --- jobs ------------------------------------------------------------------------------------
 
 # Every job with a run, found by skipping through runs_job_window_idx rather than reading
-# every run; its figures over the window (from that index alone), its latest run, and the
-# status of its latest run that ended (health).
+# every run, and every job with settings (PUT /v1/jobs/{job}), run or not: a scheduled job
+# that never ran is the one to see. Its figures over the window (from that index alone),
+# its latest run, and the status of its latest run that ended (health).
 LIST_JOBS = f"""
-WITH RECURSIVE names AS (
+WITH RECURSIVE run_names AS (
     (SELECT job FROM runs WHERE job IS NOT NULL ORDER BY job LIMIT 1)
     UNION ALL
-    SELECT (SELECT r.job FROM runs r WHERE r.job > names.job ORDER BY r.job LIMIT 1)
-    FROM names WHERE names.job IS NOT NULL
+    SELECT (SELECT r.job FROM runs r WHERE r.job > run_names.job ORDER BY r.job LIMIT 1)
+    FROM run_names WHERE run_names.job IS NOT NULL
+),
+names AS (
+    SELECT job FROM run_names WHERE job IS NOT NULL
+    UNION
+    SELECT job FROM jobs
 ),
 figures AS (
     SELECT job, count(*) AS runs_total,
@@ -119,22 +125,21 @@ figures AS (
            avg(duration_ms) AS avg_duration_ms
     FROM runs WHERE started_at >= $1 GROUP BY job
 )
-SELECT names.job, figures.runs_total, figures.success_count, figures.finished_count,
+SELECT names.job AS job_name, figures.runs_total, figures.success_count, figures.finished_count,
        figures.avg_duration_ms, last_ended.status AS last_ended_status,
        monitored.health AS monitored_health, last.*
 FROM names
 LEFT JOIN figures ON figures.job = names.job
 LEFT JOIN jobs AS monitored ON monitored.job = names.job
-CROSS JOIN LATERAL (
+LEFT JOIN LATERAL (
     SELECT {RUN_COLUMNS} FROM runs
     WHERE runs.job = names.job ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 1
-) AS last
+) AS last ON true
 LEFT JOIN LATERAL (
     SELECT status FROM runs
     WHERE runs.job = names.job AND status IN ('success', 'warning', 'failed', 'timed_out')
     ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 1
 ) AS last_ended ON true
-WHERE names.job IS NOT NULL
 ORDER BY names.job
 """
 

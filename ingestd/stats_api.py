@@ -232,8 +232,8 @@ async def list_jobs(request: web.Request) -> web.Response:
     rows = await request.app[READ_DB].fetch(sql.LIST_JOBS, window_start(days))
     items = [
         {
-            "job": row["job"],
-            "last_run": run_view(row),
+            "job": row["job_name"],
+            "last_run": None if row["run_id"] is None else run_view(row),
             "runs_total": int(row["runs_total"] or 0),
             "success_rate": success_rate(row["success_count"] or 0, row["finished_count"] or 0),
             "avg_duration_ms": _ms(row["avg_duration_ms"]),

@@ -6,7 +6,7 @@ from typing import Any
 
 from tests import read_helpers
 from tests.conftest import Served
-from tests.read_helpers import Seeded, bad, get, rid, run_event, send
+from tests.read_helpers import ADMIN, Seeded, bad, get, rid, run_event, send
 
 seeded = read_helpers.seeded
 empty = read_helpers.empty
@@ -88,3 +88,16 @@ async def test_bad_parameters(seeded: Seeded) -> None:
     await bad(seeded.server, "v1/jobs", "days", days="week")
     await bad(seeded.server, "v1/jobs", "days", days="100000")
     await bad(seeded.server, "v1/jobs", "job", job="vapi-sync")
+
+
+async def test_a_job_with_settings_and_no_run_yet_is_listed(empty: Served) -> None:
+    settings = {"every": "1d"}
+    async with empty.http.put("v1/jobs/nightly-export", json=settings, headers=ADMIN) as answer:
+        assert answer.status == 201, await answer.text()
+    await send(empty, run_event(rid(), job="backup", started_at="2026-01-01T00:00:00Z"))
+    rows = {item["job"]: item for item in (await get(empty, "v1/jobs", fresh=True))["items"]}
+    assert sorted(rows) == ["backup", "nightly-export"]
+    never = rows["nightly-export"]
+    assert never["last_run"] is None and never["runs_total"] == 0
+    assert never["success_rate"] is None and never["avg_duration_ms"] is None
+    assert never["health"] in ("unknown", "missed")
