@@ -60,7 +60,7 @@ class Settings:
 
     # The batch writer: flush at this many events or after this long.
     batch_max_events: int = 5_000
-    batch_max_wait_ms: int = 50
+    batch_max_wait_ms: int = 100
     #: Batches in flight at once, each on its own connection: the next batch's COPY runs
     #: while the one before it commits (commits still happen in order).
     writer_connections: int = 2
