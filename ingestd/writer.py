@@ -49,6 +49,14 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
 #: Past this, something is stuck (the batch before retries a lost database, or DDL queues
 #: for a lock the staged COPY holds): roll back, so no wait can go round in a circle.
 TURN_WAIT_S = 2.0
+#: What rolls a staged batch back to be written the plain way, as expected: a duplicate,
+#: a turn that took too long, anything the database said.
+STAGED_FALLBACKS: tuple[type[BaseException], ...] = (
+    store.Duplicates,
+    TimeoutError,
+    *RETRYABLE_ERRORS,
+    *DATA_ERRORS,
+)
 #: Runs whose job the writer remembers, so staged log rows naming no job can get theirs.
 KNOWN_JOBS_MAX = 100_000
 
@@ -175,10 +183,15 @@ class BatchWriter:
                     with contextlib.suppress(Exception):
                         await transaction.rollback()
                     raise
-        except Exception as exc:
-            # Whatever it was, the plain way deals with it (a retry there also finds out
-            # whether a commit that failed to answer went through).
+        except STAGED_FALLBACKS as exc:
+            # The plain way deals with these (a retry there also finds out whether a commit
+            # that failed to answer went through).
             log.debug("staged batch rolled back, written in turn instead: %r", exc)
+            self.stats.unstaged += 1
+            return False
+        except Exception:
+            # A bug of ours: say so, rather than quietly losing the overlap for good.
+            log.exception("staged batch failed unexpectedly; written in turn instead")
             self.stats.unstaged += 1
             return False
         self.stats.staged += 1
