@@ -302,9 +302,6 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         ts = datetime.fromtimestamp(ts, UTC)
     else:
         ts = parse_time(ts, "ts")
-    step = obj.get("step")
-    if step is not None:
-        step = _name(step, "step")
     if len(message) * 4 > limits.max_message_bytes or "\x00" in message:
         message = clip_text(message, limits.max_message_bytes)
     return (
@@ -313,7 +310,7 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         levelno,
         job,
         run_id,
-        step,
+        _optional_name(obj, "step"),
         message,
         None if attrs is None else dump_object(attrs, "attrs", limits),
         None if source is None else dump_object(source, "source", limits),
