@@ -38,7 +38,8 @@ LOGS_PARAMS = (
 RUN_LOGS_PARAMS = ("level", "min_level", "step", "since", "until", "q", "limit", "cursor")
 ERROR_LEVELNO = 40
 SLICE_FIRST = timedelta(minutes=5)
-SLICE_GROWTH = 2
+#: While a search has found nothing, each slice spans this many times the time read so far.
+SLICE_GROWTH_EMPTY = 8
 #: Past this width, the last slice reaches back to `since` or the beginning.
 SLICE_LAST = timedelta(days=400)
 
@@ -220,18 +221,21 @@ async def newest_logs(
     after: tuple[datetime, int] | None,
     want: int,
 ) -> list[asyncpg.Record]:
-    """Logs newest first, a slice of time at a time, each slice older and wider than the one
-    before (5 minutes, then the 10 before, 20 ...) until the page is full.
+    """Logs newest first, a slice of time at a time, until the page is full.
 
     logs has a BRIN index on ts, not a b-tree (a b-tree costs every written line more than
     the rest of its indexes together), so a query can find a time range's blocks but not
     walk them in order: each slice is small enough to sort, and most pages fill from the
-    first one.
+    first one (5 minutes). Each next slice is sized by the rows found so far: wide enough
+    for the rows still wanted at the density seen, and at least as wide as what was read.
+    A search that found nothing yet grows eightfold: a rare term then takes four queries
+    over a day, not nine, and the last of them is big enough for a parallel scan.
     """
     rows: list[asyncpg.Record] = []
     top = after[0] if after is not None else until
     anchor = datetime.now(UTC) if top is None else min(top, datetime.now(UTC))
     width = SLICE_FIRST
+    covered = timedelta(0)  # time read so far, newest first from the first anchor
     upper: datetime | None = None  # the first slice is bounded by the cursor or `until`
     while True:
         lower: datetime | None = anchor - width
@@ -251,4 +255,14 @@ async def newest_logs(
             return rows
         assert lower is not None
         upper = anchor = lower
-        width *= SLICE_GROWTH
+        covered += width
+        width = next_slice(covered, len(rows), want)
+
+
+def next_slice(covered: timedelta, found: int, want: int) -> timedelta:
+    """The width of the next slice, after `found` rows in `covered` time."""
+    if not found:
+        return covered * SLICE_GROWTH_EMPTY
+    # Half again the width the density so far asks for, so one more slice usually does.
+    needed = covered * (want - found) / found * 1.5
+    return min(max(needed, covered), covered * SLICE_GROWTH_EMPTY)

@@ -159,14 +159,13 @@ class Params:
         return None if raw is None else level_value(name, raw)
 
     def search(self, name: str = "q") -> str | None:
-        """Text to find in messages, as an ILIKE pattern (its wildcards escaped)."""
+        """Text to find in messages, whatever its case (read_queries.LOG_SEARCH)."""
         raw = self.text(name, MAX_QUERY_TEXT)
         if raw is None:
             return None
         if not raw.strip():
             raise bad_param(name, "must contain something besides spaces")
-        escaped = raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return f"%{escaped}%"
+        return raw
 
     def attr_filters(self) -> list[AttrFilter]:
         """`attr.<key>=<value>` filters."""

@@ -83,11 +83,15 @@ LOG_MIN_LEVEL_ERROR = "levelno >= 40 AND levelno >= $?"
 LOG_STEP = "step = $?"
 LOG_SINCE = "ts >= $?"
 LOG_UNTIL = "ts < $?"
-LOG_SEARCH = "message ILIKE $?"
-# PostgreSQL 17+ has a built-in UTF-8 collation whose case folding is table-driven: ILIKE
-# under it scans about twice as fast as under a libc locale. Used when the server has it.
-LOG_SEARCH_FAST = "message COLLATE pg_c_utf8 ILIKE $?"
-HAS_FAST_SEARCH = "SELECT 'A' COLLATE pg_c_utf8 ILIKE 'a'"
+# q: the lower-cased term within the lower-cased message. That is what ILIKE '%term%' does
+# under a non-C collation (it lowers both, then matches), without the pattern matcher or
+# the escaping of % and _: a quarter to a third less time per line scanned (best of 7 over
+# one day of the read benchmark: 84 against 119 ms).
+LOG_SEARCH = "strpos(lower(message), lower($?::text)) > 0"
+# PostgreSQL 17+ has a built-in UTF-8 collation whose case mapping is table-driven: lower()
+# under it runs about twice as fast as under a libc locale. Used when the server has it.
+LOG_SEARCH_FAST = "strpos(lower(message COLLATE pg_c_utf8), lower($?::text COLLATE pg_c_utf8)) > 0"
+HAS_FAST_SEARCH = "SELECT lower('A' COLLATE pg_c_utf8)"
 LOG_ATTR = "attrs @> $?::jsonb"
 LOG_ATTR_EITHER = "(attrs @> $?::jsonb OR attrs @> $?::jsonb)"
 LOG_FINGERPRINT = "levelno >= 40 AND fingerprint = $?"
