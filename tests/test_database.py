@@ -65,6 +65,18 @@ async def test_partitions_are_created_ahead_and_stray_rows_moved_in(
     assert await conn.fetchval("SELECT count(*) FROM logs") == 1
 
 
+async def test_runs_attrs_keep_statistics_fine_enough_for_rare_values(
+    conn: asyncpg.Connection,
+) -> None:
+    """Migration 006: attr filters on runs are planned from 1,000 common values, not 100."""
+    await database.migrate(conn)
+    target = await conn.fetchval(
+        "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'runs'::regclass "
+        "AND attname = 'attrs'"
+    )
+    assert target == 1000
+
+
 async def test_schema_is_citus_ready(conn: asyncpg.Connection) -> None:
     """One distribution key (run_id) in every unique constraint; no FK between the two."""
     await database.migrate(conn)
