@@ -90,6 +90,11 @@ async def migrate(conn: Conn) -> list[str]:
                 )
             log.info("applied migration %s", name)
             applied_now.append(name)
+        if applied_now:
+            # A migration may rewrite runs (007 added a generated column): that empties its
+            # visibility map, and index-only scans read the table for every run until a
+            # VACUUM, which autovacuum may not run for hours. Seconds for 200,000 runs.
+            await conn.execute("VACUUM (ANALYZE) runs")
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now

@@ -185,21 +185,33 @@ GROUP BY job
 ORDER BY job
 """
 
-# Errors: logs of level error and above, which logs_errors_idx holds on its own (with attrs,
-# since 005: every grouping is an index-only scan). Grouped per (key, run) first, so counting
-# distinct runs is a hash aggregate, not a sort. The sample is looked up under the same WHERE
-# as the groups: a group's newest line is in the window (and the job), and with the window
-# bound the planner leaves out the older partitions instead of planning every one of them.
+# Errors: logs of level error and above, which logs_errors_idx holds on its own (and, with
+# attrs, logs_error_attrs_idx: every grouping is an index-only scan). Grouped per (key, run)
+# first, so counting distinct runs is a hash aggregate, not a sort. The sample is looked up
+# under the same WHERE as the groups: a group's newest line is in the window (and the job),
+# and with the window bound the planner leaves out the older partitions instead of planning
+# every one of them.
 ERROR_KEYS = {
     "step": "step",
     "job": "job",
     "fingerprint": "fingerprint",
 }
 ERROR_ATTR_KEY = "attrs ->> {param}::text"
+# Indexes carry attrs only up to this size as text (schema/007_bounded_index_attrs.sql): a
+# query grouping by an attribute reads the rest, rare, from the table. Spelled as in the
+# indexes' predicates, so the planner sees that they apply.
+SMALL_ATTRS = "COALESCE(octet_length(attrs::text), 0) <= 300"
+BIG_ATTRS = "octet_length(attrs::text) > 300"
+ERROR_LINES = "(SELECT {key} AS key, run_id, ts FROM logs {where}) AS lines"
+ERROR_ATTR_LINES = f"""(
+    SELECT {{key}} AS key, run_id, ts FROM logs {{where}} AND {SMALL_ATTRS}
+    UNION ALL
+    SELECT {{key}} AS key, run_id, ts FROM logs {{where}} AND {BIG_ATTRS}
+) AS lines"""
 STATS_ERRORS = """
 WITH per_run AS (
-    SELECT {key} AS key, run_id, count(*) AS n, min(ts) AS first_seen, max(ts) AS last_seen
-    FROM logs {where}
+    SELECT key, run_id, count(*) AS n, min(ts) AS first_seen, max(ts) AS last_seen
+    FROM {lines}
     GROUP BY 1, 2
 ),
 groups AS (
@@ -221,20 +233,34 @@ ORDER BY error_count DESC, key NULLS LAST
 """
 ERRORS_WINDOW = "levelno >= 40 AND ts >= $?"
 
+
+def stats_errors(key: str, where: str, limit: str, *, by_attr: bool) -> str:
+    """STATS_ERRORS grouping by `key` (SQL) under `where`, `limit` a parameter."""
+    lines = (ERROR_ATTR_LINES if by_attr else ERROR_LINES).format(key=key, where=where)
+    return STATS_ERRORS.format(lines=lines, key=key, where=where, limit=limit)
+
+
+# Runs with small attrs from runs_started_idx alone (its small_attrs), the others from the
+# table. {key} is the parameter holding the attribute's name.
 STATS_BY_ATTR = f"""
-SELECT attrs ->> {{key}}::text AS key,
+SELECT key,
        count(*) AS total,
        count(*) FILTER (WHERE status = 'success') AS success,
        count(*) FILTER (WHERE status IN {FAILED}) AS failed,
        count(*) FILTER (WHERE status = 'warning') AS warning,
        count(*) FILTER (WHERE status IN {FINAL}) AS finished,
        avg(duration_ms) AS avg_duration_ms
-FROM runs {{where}}
+FROM (
+    SELECT small_attrs ->> {{key}}::text AS key, status, duration_ms
+    FROM runs {{where}} AND small_attrs ? {{key}}::text
+    UNION ALL
+    SELECT attrs ->> {{key}}::text AS key, status, duration_ms
+    FROM runs {{where}} AND small_attrs IS NULL AND attrs ? {{key}}::text
+) AS runs_with_key
 GROUP BY 1
 ORDER BY total DESC, key
 LIMIT {{limit}}
 """
-BY_ATTR_WINDOW = "started_at >= $? AND attrs ? $?::text"
 
 # Per bucket, the same figures as the summary (a run's logs count in the bucket where it
 # started). Grouped by the bucket alone: a time sorts fast, a status name would not.

@@ -143,7 +143,7 @@ async def errors(request: web.Request) -> web.Response:
     job = params.text("job")
     if job is not None:
         where.add(sql.STATS_JOB, job)
-    query = sql.STATS_ERRORS.format(key=key, where=where.sql, limit=where.param(limit))
+    query = sql.stats_errors(key, where.sql, where.param(limit), by_attr=by.startswith(ATTR_PREFIX))
     rows = await request.app[READ_DB].fetch(query, *where.args)
     items = [
         {
@@ -170,11 +170,12 @@ async def by_attr(request: web.Request) -> web.Response:
     days = params.days()
     limit = params.limit()
     where = Where()
-    where.add(sql.BY_ATTR_WINDOW, window_start(days), key)
+    where.add(sql.STATS_WINDOW, window_start(days))
+    key_param = where.param(key)
     job = params.text("job")
     if job is not None:
         where.add(sql.STATS_JOB, job)
-    query = sql.STATS_BY_ATTR.format(key="$2", where=where.sql, limit=where.param(limit))
+    query = sql.STATS_BY_ATTR.format(key=key_param, where=where.sql, limit=where.param(limit))
     rows = await request.app[READ_DB].fetch(query, *where.args)
     items = [
         {

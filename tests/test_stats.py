@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from ingestd.read_queries import Where
 from ingestd.stats_cache import STATS_CACHE
 from tests import read_helpers
 from tests.conftest import Served
-from tests.read_helpers import READ, Seeded, bad, get, iso, send
+from tests.read_helpers import READ, Seeded, bad, get, iso, rid, run_event, send
 
 seeded = read_helpers.seeded
 empty = read_helpers.empty
@@ -120,24 +121,69 @@ def _scans_under_grouping(node: dict[str, Any], grouping: bool = False) -> list[
     return found
 
 
-async def test_error_groupings_read_the_error_index_alone(seeded: Seeded) -> None:
-    # Migration 005 put attrs in logs_errors_idx: grouping by an attribute reads no table
-    # page, like grouping by step. (A few rows here: the planner is kept off other plans.)
+async def _plan_scans(
+    server: Served, query: str, args: list[Any], grouping: bool
+) -> list[tuple[str, str]]:
+    """(node type, index definition and conditions) of each scan below the grouping (all
+    scans if not `grouping`), planned as for many rows: the planner is kept off plans that
+    read a whole table, as it is with a week of runs and lines."""
+    async with server.db.acquire() as conn, conn.transaction():
+        for plan_kind in ("seqscan", "bitmapscan"):
+            await conn.execute(f"SET LOCAL enable_{plan_kind} = off")
+        plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args))
+        scans = _scans_under_grouping(plan[0]["Plan"], grouping=not grouping)
+        described = []
+        for scan in scans:
+            indexdef = await conn.fetchval(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = $1", scan.get("Index Name")
+            )
+            conditions = (indexdef or "", scan.get("Index Cond", ""), scan.get("Filter", ""))
+            described.append((scan["Node Type"], " ".join(conditions)))
+        return described
+
+
+def _read_from_indexes_alone(scans: list[tuple[str, str]]) -> bool:
+    """Index-only scans, but for the branch of attrs too big for an index entry (which
+    may read the table any way the planner likes: the planner is told not to here)."""
+    big = ("::text) > 300)", "small_attrs IS NULL")
+    common = [node for node, text in scans if not any(mark in text for mark in big)]
+    return bool(common) and all(node == "Index Only Scan" for node in common)
+
+
+async def test_error_groupings_read_the_error_indexes_alone(seeded: Seeded) -> None:
+    # Grouping by an attribute reads no table page, like grouping by step (the attrs of
+    # error lines are in logs_error_attrs_idx), but for lines with big attrs (007).
     for by in ("attr.terminal_id", "step", "fingerprint"):
         where = Where()
         where.add(sql.ERRORS_WINDOW, seeded.now - timedelta(days=7))
-        if by.startswith("attr."):
+        by_attr = by.startswith("attr.")
+        if by_attr:
             key = sql.ERROR_ATTR_KEY.format(param=where.param(by[len("attr.") :]))
         else:
             key = sql.ERROR_KEYS[by]
-        query = sql.STATS_ERRORS.format(key=key, where=where.sql, limit=where.param(50))
-        async with seeded.server.db.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL enable_seqscan = off")
-            await conn.execute("SET LOCAL enable_bitmapscan = off")
-            plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *where.args))
-        scans = _scans_under_grouping(plan[0]["Plan"])
-        assert scans, by
-        assert {scan["Node Type"] for scan in scans} == {"Index Only Scan"}, by
+        query = sql.stats_errors(key, where.sql, where.param(50), by_attr=by_attr)
+        scans = await _plan_scans(seeded.server, query, where.args, grouping=True)
+        assert _read_from_indexes_alone(scans), (by, scans)
+
+
+async def test_stats_by_attribute_reads_the_runs_index_alone(empty: Served) -> None:
+    # A month of 20,000 runs of 50 jobs: enough for the planner to plan as for a real week
+    # (with a few runs it reads them newest first from runs_started_idx, which is as good).
+    async with empty.db.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO runs (run_id, job, status, started_at, finished_at, attrs)
+               SELECT gen_random_uuid(), 'job-' || i % 50, 'success',
+                      now() - i * interval '2 minutes', now() - i * interval '2 minutes',
+                      jsonb_build_object('profile_id', 'p' || i % 300)
+               FROM generate_series(1, 20000) AS i"""
+        )
+        await conn.execute("VACUUM ANALYZE runs")
+    where = Where()
+    where.add(sql.STATS_WINDOW, datetime.now(UTC) - timedelta(days=7))
+    key = where.param("profile_id")
+    query = sql.STATS_BY_ATTR.format(key=key, where=where.sql, limit=where.param(50))
+    scans = await _plan_scans(empty, query, where.args, grouping=False)
+    assert _read_from_indexes_alone(scans), scans
 
 
 async def test_the_sample_is_a_line_the_filters_keep(empty: Served) -> None:
@@ -230,3 +276,33 @@ async def test_answers_are_kept_a_few_seconds(seeded: Seeded) -> None:
     for _ in range(2):
         await bad(server, path, "days", days="0")
     assert cache.misses == misses + 4
+
+
+async def test_runs_and_error_lines_with_big_attrs_are_stored_and_counted(empty: Served) -> None:
+    # attrs may be up to 64 KiB, more than an index entry holds (about 2.7 kB): an index
+    # that carried them whole made such an error line fail to write (it was dead-lettered).
+    # Big attrs are kept out of the covering indexes and counted from the table instead.
+    blob = secrets.token_hex(3200)  # 6,400 random characters: they do not compress
+    small_run, big_run = rid(), rid()
+    ts = iso(datetime.now(UTC) - timedelta(minutes=5))
+    await send(
+        empty,
+        run_event(small_run, job="import", status="failed", ts=ts, attrs={"terminal_id": "T01"}),
+        run_event(big_run, job="import", status="failed", ts=ts,
+                  attrs={"terminal_id": "T01", "blob": blob}),
+        {"run_id": small_run, "ts": ts, "level": "error", "step": "SAVE", "message": "small",
+         "attrs": {"terminal_id": "T01"}},
+        {"run_id": big_run, "ts": ts, "level": "error", "step": "SAVE", "message": "big",
+         "attrs": {"terminal_id": "T01", "blob": blob}},
+        {"run_id": big_run, "ts": ts, "level": "error", "step": "SAVE", "message": "no attrs"},
+    )  # fmt: skip
+    stored = await get(empty, "v1/logs", min_level="error")
+    assert sorted(log["message"] for log in stored["items"]) == ["big", "no attrs", "small"]
+    by_terminal = await get(empty, "v1/stats/errors", by="attr.terminal_id", fresh=True)
+    assert [(i["key"], i["error_count"], i["affected_runs"]) for i in by_terminal["items"]] == [
+        ("T01", 2, 2), (None, 1, 1),
+    ]  # fmt: skip
+    runs = await get(empty, "v1/stats/by", attr="terminal_id", fresh=True)
+    assert [(i["key"], i["total"], i["failed"]) for i in runs["items"]] == [("T01", 2, 2)]
+    async with empty.db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM dead_letters") == 0
