@@ -196,10 +196,10 @@ async def test_every_bad_parameter_is_a_400_naming_it(seeded: Seeded) -> None:
 
 def test_each_slice_of_a_newest_first_read_is_sized_by_what_the_last_ones_found() -> None:
     minutes = timedelta(minutes=1)
-    # Nothing found yet (a rare term): eight times the time read so far.
-    assert next_slice(5 * minutes, found=0, want=50) == 40 * minutes
+    # Nothing found yet (a rare term): four times the time read so far.
+    assert next_slice(5 * minutes, found=0, want=50) == 20 * minutes
     # Half a page in 5 minutes: the rest at that density, and half again.
     assert next_slice(5 * minutes, found=25, want=50) == 7.5 * minutes
     # Never narrower than what was read, never wider than the empty case.
     assert next_slice(5 * minutes, found=49, want=50) == 5 * minutes
-    assert next_slice(5 * minutes, found=1, want=50) == 40 * minutes
+    assert next_slice(5 * minutes, found=1, want=50) == 20 * minutes
