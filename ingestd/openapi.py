@@ -1,7 +1,8 @@
 """GET /v1/openapi.json: the OpenAPI 3.1 description of every route ingestd serves.
 
-Built once as plain data from the schemas in `openapi_schemas` and the monitoring fragments in
-`monitoring_openapi`, serialised once with orjson. tests/test_openapi.py checks that the
+Built once as plain data from the schemas in `openapi_schemas`, the parameters in
+`openapi_parameters` and the monitoring fragments in `monitoring_openapi`, serialised once
+with orjson. tests/test_openapi.py checks that the
 document is valid and that it and the router agree, path for path and method for method.
 """
 
@@ -13,64 +14,10 @@ import orjson
 from aiohttp import web
 
 from ingestd import monitoring_openapi
+from ingestd.openapi_parameters import PARAMETERS, query_param
 from ingestd.openapi_schemas import SCHEMAS, ref
-from ingestd.read_params import DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT
 
 routes = web.RouteTableDef()
-
-_TIME_TEXT = "RFC 3339, epoch seconds, or a duration back from now: 90s, 15m, 24h, 7d, 2w."
-
-
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
-
-
-PARAMETERS: dict[str, Any] = {
-    "job": _query("job", "Only this job."),
-    "run_id_query": _query("run_id", "Only this run.", {"type": "string", "format": "uuid"}),
-    "status": _query("status", "Comma list of run statuses (aliases accepted)."),
-    "trigger": _query("trigger", "Comma list of triggers: cron, manual, api ..."),
-    "since": _query("since", "From this time on. " + _TIME_TEXT),
-    "until": _query("until", "Before this time. " + _TIME_TEXT),
-    "level": _query("level", "Comma list of level names (a name covers its band) or numbers."),
-    "min_level": _query("min_level", "This level or above: a name or a number."),
-    "step": _query("step", "Only this step (phase)."),
-    "q": _query("q", "Text to find in the message, case-insensitive.", {"maxLength": 200}),
-    "fingerprint": _query("fingerprint", "Only errors with this fingerprint."),
-    "attr": {
-        "name": "attr.<key>",
-        "in": "query",
-        "description": "attr.<key>=<value>: only rows whose attrs hold key = value "
-        "(the value matches as a string and as the number/boolean it spells). Repeatable "
-        "with different keys. (OpenAPI cannot name a parameter by pattern; this one stands "
-        "for the family.)",
-        "schema": {"type": "string"},
-    },
-    "limit": _query(
-        "limit",
-        "Page size.",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-    ),
-    "cursor": _query("cursor", "The next_cursor of the previous page (opaque)."),
-    "days": _query(
-        "days", "Window: the last N days.", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}
-    ),
-    "before": {
-        **_query("before", "Delete what is older than this. " + _TIME_TEXT),
-        "required": True,
-    },
-    "run_id": {
-        "name": "run_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "format": "uuid"},
-    },
-}
 
 
 def _p(*names: str) -> list[dict[str, str]]:
@@ -146,7 +93,7 @@ _INGEST_PATHS: dict[str, Any] = {
                     "in": "header",
                     "schema": {"enum": ["gzip", "identity"]},
                 },
-                _query("wait", "Answer once committed (200).", {"enum": ["commit"]}),
+                query_param("wait", "Answer once committed (200).", {"enum": ["commit"]}),
             ],
             requestBody=_EVENTS_BODY,
         )
@@ -266,7 +213,7 @@ _READ_PATHS: dict[str, Any] = {
             {"200": _json("ErrorGroupList", "Groups, most errors first"), **_problems(400)},
             parameters=[
                 *_p("days", "job", "limit"),
-                _query(
+                query_param(
                     "by",
                     "Group by step, job, fingerprint or attr.<key>.",
                     {"type": "string", "default": "step", "examples": ["step", "attr.terminal_id"]},
@@ -281,7 +228,7 @@ _READ_PATHS: dict[str, Any] = {
             "read",
             {"200": _json("AttrGroupList", "One item per value"), **_problems(400)},
             parameters=[
-                {**_query("attr", "The run attribute, e.g. profile_id."), "required": True},
+                {**query_param("attr", "The run attribute, e.g. profile_id."), "required": True},
                 *_p("days", "job", "limit"),
             ],
         )
@@ -294,7 +241,7 @@ _READ_PATHS: dict[str, Any] = {
             {"200": _json("BucketList", "One item per bucket"), **_problems(400)},
             parameters=[
                 *_p("days", "job"),
-                _query("bucket", "Bucket size.", {"enum": ["hour", "day"], "default": "hour"}),
+                query_param("bucket", "Bucket size.", {"enum": ["hour", "day"], "default": "hour"}),
             ],
         )
     },
@@ -313,7 +260,7 @@ _READ_PATHS: dict[str, Any] = {
                 },
                 parameters=[
                     *_p(*_LOG_FILTERS, "fingerprint", "attr"),
-                    _query("token", "The token, for EventSource (cannot send headers)."),
+                    query_param("token", "The token, for EventSource (cannot send headers)."),
                 ],
             ),
             "security": [{"bearer": ["read"]}, {"queryToken": ["read"]}],
