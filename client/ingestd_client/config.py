@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,3 +97,12 @@ class ClientConfig:
         if unknown:
             raise TypeError(f"unknown IngestClient option(s): {', '.join(sorted(unknown))}")
         return cls(url=url, token=token, spool_dir=path, **options)  # type: ignore[arg-type]
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before try ``attempt + 1``: exponential with jitter (so clients
+        that failed together do not retry together), at least ingestd's ``Retry-After``."""
+        delay = min(self.backoff_max, self.backoff_base * 2.0**attempt)
+        delay *= random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay

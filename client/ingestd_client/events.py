@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import json.encoder
 import logging
@@ -195,3 +196,29 @@ def drop_notice(count: int, max_queue: int) -> dict[str, Any]:
         "attrs": {"dropped_events": count, "max_queue": max_queue},
         "source": {"logger": "ingestd_client", "host": hostname()},
     }
+
+
+class EventEncoder:
+    """Queued items (a log record's fields as a tuple, an event dict, or an object with
+    ``to_event()``) to NDJSON lines. Each log event gets an ``event_id`` unique to this
+    process, so ingestd stores it once however often its batch is retried or replayed."""
+
+    def __init__(self) -> None:
+        self._session = uuid.uuid4().hex[:16]
+        self._seq = itertools.count()
+
+    def encode(self, item: object) -> bytes | None:
+        """The item's line, or None for an object that has no event to send; raises on a
+        value that cannot be encoded."""
+        kind = type(item)
+        if kind is tuple:
+            event = record_event(*item)  # type: ignore[misc]
+        elif kind is dict:
+            event = item  # type: ignore[assignment]
+        else:
+            event = item.to_event()  # type: ignore[attr-defined]
+            if event is None:
+                return None
+        if event.get("kind", "log") == "log" and "event_id" not in event:
+            event["event_id"] = f"{self._session}-{next(self._seq)}"
+        return encode_line(event)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import itertools
-import random
 import threading
 import time
 import uuid
@@ -20,7 +18,7 @@ from typing import Any, Callable
 
 from .batch import Batch, ClientStats, FlushMarker, warn
 from .config import ClientConfig
-from .events import drop_notice, encode_line, record_event
+from .events import EventEncoder, drop_notice
 from .spool import Spool
 from .transport import Answer, Transport, Unreachable
 
@@ -60,8 +58,7 @@ class Sender:
         self._waiting: list[FlushMarker] = []
         self._dropped_reported = 0
         self._warned: set[str] = set()
-        self._session = uuid.uuid4().hex[:16]
-        self._event_seq = itertools.count()
+        self._encoder = EventEncoder()
         self._thread = threading.Thread(target=self._main, name="ingestd-sender", daemon=True)
         self._thread.start()
 
@@ -171,18 +168,7 @@ class Sender:
 
     def _encode(self, item: object) -> bytes | None:
         try:
-            kind = type(item)
-            if kind is tuple:
-                event = record_event(*item)  # type: ignore[misc]
-            elif kind is dict:
-                event = item  # type: ignore[assignment]
-            else:
-                event = item.to_event()  # type: ignore[attr-defined]
-                if event is None:
-                    return None
-            if event.get("kind", "log") == "log" and "event_id" not in event:
-                event["event_id"] = f"{self._session}-{next(self._event_seq)}"
-            return encode_line(event)
+            return self._encoder.encode(item)
         except Exception as exc:
             self._warn_once("encode", f"could not encode an event: {exc!r}")
             with self._drop_lock:
@@ -219,13 +205,6 @@ class Sender:
             return min(self.config.request_timeout, self._deadline - time.monotonic())
         return self.config.request_timeout
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(self.config.backoff_max, self.config.backoff_base * 2.0**attempt)
-        delay *= random.uniform(0.5, 1.0)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.config.backoff_max))
-        return delay
-
     def _deliver(self, batch: Batch) -> None:
         if batch.count == 0:
             self._done(batch, delivered=not self._spooling)
@@ -258,7 +237,7 @@ class Sender:
                     self._done(batch, delivered=True)
                     return
                 reason, retry_after = f"HTTP {answer.status} {answer.detail}", answer.retry_after
-            delay = self._backoff(attempt, retry_after)
+            delay = self.config.backoff(attempt, retry_after)
             if attempt + 1 >= self.config.max_attempts or delay > 2.0 or self._closing:
                 break
             self._stop.wait(delay)
@@ -316,7 +295,7 @@ class Sender:
                 f"spooling to {self.spool.directory}",
             )
         self._spooling = self.spool is not None
-        self._next_probe = time.monotonic() + self._backoff(self._failures, retry_after)
+        self._next_probe = time.monotonic() + self.config.backoff(self._failures, retry_after)
         self._failures += 1
 
     def _spool_batch(self, batch: Batch, quiet: bool = False) -> None:
@@ -354,7 +333,7 @@ class Sender:
             if self._spooling and not spool.own_pending():
                 self._leave_spooling()
             else:
-                self._next_probe = time.monotonic() + self._backoff(self._failures, None)
+                self._next_probe = time.monotonic() + self.config.backoff(self._failures, None)
             return
         try:
             while not self._abandoned:
