@@ -43,26 +43,35 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[
 ON CONFLICT (run_id) DO NOTHING
 """
 
-# A final status is never undone by a late non-final one; finished_at comes with the first
+# A final status is never undone by a late non-final one, nor by a timed_out verdict (the
+# monitor's, on a run it saw active: the run may have ended since, and its own end stands);
+# a run's own end does replace a verdict, error included. finished_at comes with the first
 # final status unless given; counters and attrs merge key by key; log counts add up.
+_MOOT_VERDICT = f"r.status IN {FINAL} AND u.status = 'timed_out'"
+_ENDS_A_VERDICT = f"r.status = 'timed_out' AND u.status IN {FINAL}"  # tested after the above
 APPLY_RUN_CHANGES = f"""
 UPDATE runs AS r SET
     job = COALESCE(u.job, r.job, u.job_hint),
     status = CASE
-        WHEN u.status IS NULL THEN r.status
+        WHEN u.status IS NULL OR {_MOOT_VERDICT} THEN r.status
         WHEN r.status IN {FINAL} AND u.status NOT IN {FINAL} THEN r.status
         ELSE u.status END,
     trigger = COALESCE(u.trigger, r.trigger),
     started_at = COALESCE(u.started_at, r.started_at),
     finished_at = CASE
+        WHEN {_MOOT_VERDICT} THEN r.finished_at
         WHEN u.finished_at IS NOT NULL THEN u.finished_at
+        WHEN {_ENDS_A_VERDICT} THEN u.status_ts
         WHEN r.finished_at IS NULL AND u.status IN {FINAL} THEN u.status_ts
         ELSE r.finished_at END,
     progress = COALESCE(u.progress, r.progress),
     step = COALESCE(u.step, r.step),
     counters = r.counters || u.counters,
     result = COALESCE(u.result, r.result),
-    error = COALESCE(u.error, r.error),
+    error = CASE
+        WHEN {_MOOT_VERDICT} THEN r.error
+        WHEN {_ENDS_A_VERDICT} THEN u.error
+        ELSE COALESCE(u.error, r.error) END,
     attrs = r.attrs || u.attrs,
     n_trace = r.n_trace + u.n_trace,
     n_debug = r.n_debug + u.n_debug,

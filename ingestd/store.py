@@ -39,6 +39,19 @@ from ingestd.vocab import FINAL_STATUSES, LEVEL_NAMES, level_bucket, merge_statu
 _BUCKETS = [level_bucket(n) for n in range(101)]
 
 
+RUN_FIELDS: tuple[str, ...] = (
+    "job",
+    "trigger",
+    "started_at",
+    "finished_at",
+    "progress",
+    "step",
+    "result",
+    "error",
+)
+RUN_FIELDS_OF_A_MOOT_VERDICT = tuple(f for f in RUN_FIELDS if f not in ("finished_at", "error"))
+
+
 @dataclass(slots=True)
 class RunChange:
     """Everything one batch does to one run, folded from its events in order."""
@@ -64,13 +77,17 @@ class RunChange:
         ts = event.started_at or event.ts
         self.first_ts = min(self.first_ts, ts)
         self.last_ts = max(self.last_ts, event.ts)
+        names = RUN_FIELDS
         if event.status is not None:
+            if event.status == "timed_out" and self.status in FINAL_STATUSES:
+                names = RUN_FIELDS_OF_A_MOOT_VERDICT  # the run had ended: its end stands
+            elif self.status == "timed_out" and event.status in FINAL_STATUSES:
+                self.error = self.finished_at = None  # the run's own end replaces the verdict
             status = merge_status(self.status, event.status)
             if status != self.status and status in FINAL_STATUSES:
                 self.status_ts = event.finished_at or event.ts
             self.status = status
-        for name in ("job", "trigger", "started_at", "finished_at", "progress", "step",
-                     "result", "error"):  # fmt: skip
+        for name in names:
             value = getattr(event, name)
             if value is not None:
                 setattr(self, name, value)

@@ -53,7 +53,8 @@ STATUS_ALIASES: dict[str, str] = {
 
 
 def merge_status(current: str | None, new: str) -> str:
-    """A final status is never undone by a late non-final one (events may arrive late)."""
-    if current in FINAL_STATUSES and new not in FINAL_STATUSES:
+    """A final status is never undone by a late non-final one (events may arrive late), nor
+    by `timed_out`: the monitor's verdict on a run it saw active, which may have ended since."""
+    if current in FINAL_STATUSES and (new not in FINAL_STATUSES or new == "timed_out"):
         return current
     return new

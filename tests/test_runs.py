@@ -19,6 +19,15 @@ async def send(server: Served, *events: dict[str, Any]) -> None:
     await server.flush()
 
 
+async def send_in_one_batch(server: Served, *events: dict[str, Any]) -> None:
+    """Send events as one NDJSON request (one batch for the writer), answered once committed."""
+    body = b"\n".join(orjson.dumps(event) for event in events)
+    async with server.http.post(
+        "v1/events?wait=commit", data=body, headers={"Content-Type": "application/x-ndjson"}
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+
+
 async def get_run(server: Served, run_id: str) -> dict[str, Any]:
     row = await server.db.fetchrow(
         "SELECT *, counters::text AS c, attrs::text AS a FROM runs WHERE run_id = $1", run_id
@@ -29,6 +38,10 @@ async def get_run(server: Served, run_id: str) -> dict[str, Any]:
 
 def rid() -> str:
     return str(uuid.uuid4())
+
+
+def run_event(run_id: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": "run", "run_id": run_id, **fields}
 
 
 async def test_a_run_from_start_to_finish(server: Served) -> None:
@@ -100,18 +113,12 @@ async def test_finish_before_start_still_ends_finished(server: Served) -> None:
 
 async def test_events_in_one_batch_apply_in_the_order_received(server: Served) -> None:
     run_id = rid()
-    body = b"\n".join(
-        orjson.dumps(e)
-        for e in (
-            {"kind": "run", "run_id": run_id, "job": "j", "step": "A", "progress": 10},
-            {"kind": "run", "run_id": run_id, "step": "B", "status": "success"},
-            {"kind": "run", "run_id": run_id, "step": "C", "status": "running"},
-        )
+    await send_in_one_batch(
+        server,
+        {"kind": "run", "run_id": run_id, "job": "j", "step": "A", "progress": 10},
+        {"kind": "run", "run_id": run_id, "step": "B", "status": "success"},
+        {"kind": "run", "run_id": run_id, "step": "C", "status": "running"},
     )
-    async with server.http.post(
-        "v1/events?wait=commit", data=body, headers={"Content-Type": "application/x-ndjson"}
-    ) as answer:
-        assert answer.status == 200
     run = await get_run(server, run_id)
     assert (run["step"], run["status"]) == ("C", "success")
     assert run["finished_at"] is not None
@@ -129,6 +136,49 @@ async def test_a_final_status_gets_finished_at_when_not_given(server: Served) ->
     assert run["status"] == "timed_out"
     assert run["finished_at"] >= before
     assert run["duration_ms"] >= 0
+
+
+# The monitor judges a run from a read of the active runs, then queues its verdict; the run's
+# own final status may commit in between (from this replica's queue or another's). The
+# verdict then comes too late, and must not turn a finished run into a timed-out one.
+def verdict(run_id: str) -> dict[str, Any]:
+    return run_event(
+        run_id,
+        status="timed_out",
+        finished_at="2026-01-01T02:00:00Z",
+        error={"type": "TimedOut", "message": "ran longer than 1h"},
+        attrs={"timed_out": "max_duration"},
+    )
+
+
+def started(run_id: str) -> dict[str, Any]:
+    return run_event(run_id, job="j", status="running", started_at="2026-01-01T00:00:00Z")
+
+
+def succeeded(run_id: str) -> dict[str, Any]:
+    return run_event(run_id, status="success", finished_at="2026-01-01T01:30:00Z")
+
+
+async def test_a_timed_out_verdict_does_not_replace_a_final_status(server: Served) -> None:
+    committed_first, same_batch = rid(), rid()
+    await send(server, started(committed_first), succeeded(committed_first))
+    await send(server, verdict(committed_first))
+    await send_in_one_batch(server, started(same_batch), succeeded(same_batch), verdict(same_batch))
+    for run_id in (committed_first, same_batch):
+        run = await get_run(server, run_id)
+        assert (run["status"], run["error"], run["duration_ms"]) == ("success", None, 5_400_000)
+        # What the monitor saw stays on record: the run did go past its max_duration.
+        assert orjson.loads(run["a"]) == {"timed_out": "max_duration"}
+
+
+async def test_a_run_that_ends_after_being_timed_out_takes_its_own_end(server: Served) -> None:
+    later, same_batch = rid(), rid()
+    ended_by_ts = run_event(later, status="success", ts="2026-01-01T01:30:00Z")
+    await send(server, started(later), verdict(later), ended_by_ts)
+    await send_in_one_batch(server, started(same_batch), verdict(same_batch), succeeded(same_batch))
+    for run_id in (later, same_batch):
+        run = await get_run(server, run_id)
+        assert (run["status"], run["error"], run["duration_ms"]) == ("success", None, 5_400_000)
 
 
 async def test_a_log_naming_an_unknown_run_creates_it(server: Served) -> None:
