@@ -335,6 +335,12 @@ async def _fill_jobs(
     return [_with_job(row, jobs) for row in logs], missing - jobs.keys()
 
 
+async def uncommitted(conn: Conn, parcels: list[Parcel]) -> list[Parcel]:
+    """The parcels not committed yet (an attempt that failed may have committed them)."""
+    async with conn.transaction():
+        return await _skip_committed(conn, parcels, WriteResult())
+
+
 async def _skip_committed(conn: Conn, parcels: list[Parcel], result: WriteResult) -> list[Parcel]:
     """Drop parcels a previous attempt (or process) already committed."""
     origins = list({p.origin for p in parcels if p.origin})

@@ -23,18 +23,21 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 from asyncpg.exceptions._base import DataError as ClientDataError
 
 from ingestd import store
-from ingestd.database import RETRYABLE_ERRORS
+from ingestd.database import RETRYABLE_ERRORS, Conn
 from ingestd.events import Event, LogRow
 from ingestd.queue import IngestQueue, Parcel
 
 log = logging.getLogger("ingestd.writer")
+
+T = TypeVar("T")
 
 #: The data itself was refused (SQLSTATE classes 22, 23, 54, or asyncpg could not encode a
 #: value): isolate, don't retry.
@@ -168,7 +171,7 @@ class BatchWriter:
     async def _staged(self, parcels: list[Parcel], previous: Progress, progress: Progress) -> bool:
         """COPY early, the rest in turn; False if the batch must be written the plain way."""
         try:
-            async with self.pool.acquire() as conn:
+            async with self._pooled() as conn:
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
@@ -214,7 +217,7 @@ class BatchWriter:
         attempt = 0
         while True:
             try:
-                async with self.pool.acquire() as conn:
+                async with self._pooled() as conn:
                     retry = outcome_unknown or attempt > 0
                     result = await store.write(conn, parcels, retry=retry)
             except DATA_ERRORS as exc:
@@ -233,18 +236,49 @@ class BatchWriter:
                 await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
                 continue
             except Exception as exc:
-                # A bug of ours, not the database's: keep the writer alive and the events
-                # accounted for by treating the batch like bad data.
+                # A bug (ours or the driver's), not the database's: keep the writer alive and
+                # the events accounted for by treating the batch like bad data; but the error
+                # may have come after the COMMIT, so first leave out what is committed.
                 log.exception("unexpected error writing a batch")
-                await self._isolate(parcels, exc)
+                todo = await self._retrying(parcels, lambda c: store.uncommitted(c, parcels))
+                left = sum(len(p.events) for p in todo)
+                self.stats.duplicates += sum(len(p.events) for p in parcels) - left
+                if left:
+                    await self._isolate(todo, exc)
                 return
             self._committed(result)
             return
 
+    @contextlib.asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[Conn]:
+        """A connection from the pool. Handing it back fails when it broke right after its
+        last statement (asyncpg's pool raises while resetting it, then closes it). By then
+        the work with it is done, a COMMIT included, or failed on its own: that error is no
+        news, and taking it for the work's would write a committed batch again."""
+        conn = await self.pool.acquire()
+        try:
+            yield conn
+        finally:
+            try:
+                await self.pool.release(conn)
+            except Exception:
+                log.debug("a connection broke after its work; the pool closes it", exc_info=True)
+
+    async def _retrying(self, parcels: list[Parcel], work: Callable[[Conn], Awaitable[T]]) -> T:
+        """work(conn), again and again while the database is away (no data of its own)."""
+        attempt = 0
+        while True:
+            try:
+                async with self._pooled() as conn:
+                    return await work(conn)
+            except RETRYABLE_ERRORS as exc:
+                attempt += 1
+                await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
+
     async def _isolate(self, parcels: list[Parcel], exc: BaseException) -> None:
         events = [event for parcel in parcels for event in parcel.events]
         if len(events) == 1:
-            await self._dead_letter(events[0], f"{type(exc).__name__}: {exc}")
+            await self._dead_letter(parcels, events[0], f"{type(exc).__name__}: {exc}")
             return
         await self._drop_recorded_duplicates(parcels)
         if not any(p.events for p in parcels):
@@ -262,26 +296,16 @@ class BatchWriter:
         keys = [p.idempotency_key for p in parcels if p.idempotency_key and not p.key_recorded]
         if not keys:
             return
-        async with self.pool.acquire() as conn:
-            seen = await store.existing_keys(conn, keys)
+        seen = await self._retrying(parcels, lambda conn: store.existing_keys(conn, keys))
         for parcel in parcels:
             if parcel.idempotency_key in seen and not parcel.key_recorded:
                 self.stats.duplicates += len(parcel.events)
                 parcel.events = []
 
-    async def _dead_letter(self, event: Event, reason: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    await store.dead_letter(conn, event, reason)
-            except RETRYABLE_ERRORS as exc:
-                attempt += 1
-                await self._back_off(attempt, exc, 1)
-                continue
-            self.stats.dead_lettered += 1
-            log.error("dead-lettered 1 event: %s", reason)
-            return
+    async def _dead_letter(self, parcels: list[Parcel], event: Event, reason: str) -> None:
+        await self._retrying(parcels, lambda conn: store.dead_letter(conn, event, reason))
+        self.stats.dead_lettered += 1
+        log.error("dead-lettered 1 event: %s", reason)
 
     async def _back_off(self, attempt: int, exc: BaseException, events: int) -> None:
         self.failing = f"{type(exc).__name__}: {exc}"
