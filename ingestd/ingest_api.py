@@ -80,13 +80,15 @@ async def post_events(request: web.Request) -> web.Response:
             answer, done = await _accept(request, key, wait)
     if wait:
         assert done is not None
-        await _committed(request, done)
+        await committed(request, done)
         return json_response(answer, 200)
     return json_response(answer, 202)
 
 
-async def _committed(request: web.Request, done: asyncio.Future[None]) -> None:
-    """Wait for the commit, within INGESTD_COMMIT_WAIT_S."""
+async def committed(
+    request: web.Request, done: asyncio.Future[None], what: str = "the events are"
+) -> None:
+    """Wait for the commit, within INGESTD_COMMIT_WAIT_S; else a 503 saying `what` is queued."""
     timeout = request.app[SETTINGS].commit_wait_s
     try:
         await asyncio.wait_for(asyncio.shield(done), timeout)
@@ -94,9 +96,9 @@ async def _committed(request: web.Request, done: asyncio.Future[None]) -> None:
         raise Problem(
             503,
             "Service Unavailable",
-            f"the events are queued but not committed within {timeout:g}s (the database is "
-            "slow or away); they will be written. Retry with the same Idempotency-Key to "
-            "learn the outcome without storing them twice.",
+            f"{what} queued but not committed within {timeout:g}s (the database is slow or "
+            "away), and will be written. Retry with the same Idempotency-Key to learn the "
+            "outcome without storing anything twice.",
             headers={"Retry-After": "5"},
         ) from None
 
@@ -133,7 +135,7 @@ async def _commit_and_show(request: web.Request, event: RunEvent, status: int) -
     ingest = request.app[INGEST]
     done = await ingest.submit([event], 0, {}, wait=True)
     assert done is not None
-    await _committed(request, done)
+    await committed(request, done)
     async with ingest.pool.acquire() as conn:
         row = await conn.fetchrow(queries.GET_RUN, event.run_id)
     assert row is not None  # just committed
@@ -150,7 +152,7 @@ def _path_run_id(request: web.Request) -> str:
 async def _require_run(request: web.Request, run_id: str) -> None:
     ingest = request.app[INGEST]
     # A run created by events still queued counts as existing.
-    await _committed(request, await ingest.barrier())
+    await committed(request, await ingest.barrier())
     async with ingest.pool.acquire() as conn:
         if await conn.fetchval("SELECT 1 FROM runs WHERE run_id = $1", run_id) is None:
             raise Problem(404, "Not Found", f"no run {run_id}")

@@ -44,6 +44,13 @@ _PING_PARAMS = [
         "schema": {"type": "string"},
         "description": "The token, for clients that cannot send a header.",
     },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": "A retried ping with the same key is stored once and answers the run "
+        "id of the first.",
+    },
 ]
 _PING_BODY = {
     "required": False,

@@ -4,8 +4,8 @@ GET or POST /ping/{job} (success), /start, /fail, /log, /{exit_code}; `?rid=` pa
 start with its end; `?token=` may carry the token. Without rid, an end closes the job's
 latest running run, or records a run that starts and ends at once. A body is text: each
 line becomes a log line of the run. The events go through the same ingest path as
-POST /v1/events (validation, queue, writer) and the answer, the run id as text, comes once
-they are committed.
+POST /v1/events (validation, queue, writer, Idempotency-Key) and the answer, the run id as
+text, comes once they are committed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aiohttp import web
 from ingestd.appkeys import CLOCK, INGEST, POOL, SETTINGS
 from ingestd.auth import requires
 from ingestd.events import Event, EventError, parse_event, parse_uuid
+from ingestd.ingest_api import committed
 from ingestd.monitor_queries import ACTIVE
 from ingestd.payload import read_body
 from ingestd.problems import Problem, bad_param
@@ -98,6 +99,27 @@ def _parse(obj: dict[str, Any], now: datetime, request: web.Request) -> Event:
 @routes.post("/ping/{job}/{action}")
 @requires("ingest", query_token=True)
 async def ping(request: web.Request) -> web.Response:
+    # With an Idempotency-Key (as on POST /v1/events), a retried ping (curl --retry after a
+    # timeout or a 503) is stored once and answers the run id of the first.
+    ingest = request.app[INGEST]
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        run_id, done = await _accept(request, None)
+    else:
+        async with ingest.key_guard(key):
+            earlier = await ingest.duplicate_answer(key)
+            if earlier is not None:
+                return web.Response(text=earlier.get("run_id") or "", content_type="text/plain")
+            run_id, done = await _accept(request, key)
+    if done is not None:
+        await committed(request, done, "the ping is")
+    return web.Response(text=run_id or "", content_type="text/plain")
+
+
+async def _accept(
+    request: web.Request, key: str | None
+) -> tuple[str | None, asyncio.Future[None] | None]:
+    """Queue the ping's events: (its run id, the future of their commit; None if no event)."""
     job = request.match_info["job"]
     kind, status, exit_code = _action(request.match_info.get("action"))
     rid = request.query.get("rid")
@@ -134,19 +156,9 @@ async def ping(request: web.Request) -> web.Response:
     ]
     events = head + logs + tail
     if not events:
-        return web.Response(text=run_id or "", content_type="text/plain")
+        return run_id, None
     ingest = request.app[INGEST]
     ingest.check_rate(_client(request), len(events))
-    done = await ingest.submit(events, len(body), {"run_id": run_id}, wait=True)
+    done = await ingest.submit(events, len(body), {"run_id": run_id}, key=key, wait=True)
     assert done is not None
-    timeout = request.app[SETTINGS].commit_wait_s
-    try:
-        await asyncio.wait_for(asyncio.shield(done), timeout)
-    except TimeoutError:
-        raise Problem(
-            503,
-            "Service Unavailable",
-            f"the ping is queued but not committed within {timeout:g}s; it will be written",
-            headers={"Retry-After": "5"},
-        ) from None
-    return web.Response(text=run_id or "", content_type="text/plain")
+    return run_id, done

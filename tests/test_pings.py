@@ -23,9 +23,12 @@ async def server(pg_cluster: ThrowawayCluster) -> AsyncIterator[Served]:
         yield shared
 
 
-async def ping(server: Served, path: str, body: bytes | None = None, **params: str) -> str:
+async def ping(
+    server: Served, path: str, body: bytes | None = None, key: str | None = None, **params: str
+) -> str:
     method = server.http.post if body is not None else server.http.get
-    async with method(f"ping/{path}", data=body, params=params) as answer:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    async with method(f"ping/{path}", data=body, params=params, headers=headers) as answer:
         assert answer.status == 200, await answer.text()
         assert answer.content_type == "text/plain"
         return await answer.text()
@@ -120,6 +123,23 @@ async def test_log_without_rid_goes_to_the_running_run(server: Served) -> None:
     assert await ping(server, "etl/log", b"halfway") == run_id
     assert await log_messages(server, run_id) == ["halfway"]
     assert (await run_row(server, run_id))["status"] == "running"
+
+
+async def test_a_retried_ping_with_an_idempotency_key_is_stored_once(server: Served) -> None:
+    # curl --retry after a timeout or a 503: the same request again, the same key.
+    key = f"report-{uuid.uuid4()}"
+    run_id = await ping(server, "report/start", key=f"{key}-start")
+    assert await ping(server, "report/start", key=f"{key}-start") == run_id
+    for _ in range(2):
+        assert await ping(server, "report/0", b"sent 3 mails\n", key=f"{key}-end") == run_id
+    starts = await server.db.fetchval("SELECT count(*) FROM runs WHERE job = 'report'")
+    assert starts == 1
+    assert await log_messages(server, run_id) == ["sent 3 mails"]
+    assert (await run_row(server, run_id))["status"] == "success"
+    # Without a key, a repeated end with nothing running records a run of its own.
+    assert await ping(server, "report/0") != run_id
+    async with server.http.get("ping/report/0", headers={"Idempotency-Key": "k" * 201}) as bad:
+        assert (bad.status, bad.content_type) == (400, "application/problem+json")
 
 
 async def test_a_huge_body_keeps_its_last_lines(server: Served) -> None:
