@@ -85,6 +85,7 @@ def endpoints(ds: Dataset, rnd: random.Random) -> dict[str, Any]:
         "logs_q_24h": lambda: f"v1/logs?q={pick(list(words))}&since=24h",
         "logs_q_24h_absent": lambda: f"v1/logs?q=zebra{rnd.randint(0, 999)}&since=24h",
         "jobs": lambda: "v1/jobs",
+        "jobs_recent": lambda: "v1/jobs?recent=20",  # the dashboard's jobs page, sparklines
         "stats_summary_7d": lambda: "v1/stats/summary?days=7",
         "stats_summary_7d_job": lambda: f"v1/stats/summary?days=7&job={pick(jobs)}",
         "stats_jobs_7d": lambda: "v1/stats/jobs?days=7",

@@ -184,7 +184,14 @@ _READ_PATHS: dict[str, Any] = {
             "read",
             "read",
             {"200": _json("JobList", "Every job"), **_problems(400)},
-            parameters=_p("days"),
+            parameters=[
+                *_p("days"),
+                query_param(
+                    "recent",
+                    "Also each job's N newest runs (recent_runs); 0, the default, leaves them out.",
+                    {"type": "integer", "minimum": 0, "maximum": 100, "default": 0},
+                ),
+            ],
         )
     },
     "/v1/stats/summary": {

@@ -233,6 +233,19 @@ SCHEMAS: dict[str, Any] = {
             "success_rate": _RATE,
             "avg_duration_ms": _MS,
             "health": {"enum": ["ok", "failing", "late", "missed", "unknown"]},
+            "recent_runs": {
+                "type": "array",
+                "description": "With ?recent=N only: the job's N newest runs, newest first.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "run_id": {"type": "string", "format": "uuid"},
+                        "status": {"enum": STATUSES},
+                        "started_at": _TIME,
+                        "duration_ms": {"type": ["integer", "null"]},
+                    },
+                },
+            },
         },
     },
     "RunFigures": {

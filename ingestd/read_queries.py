@@ -147,6 +147,17 @@ LEFT JOIN LATERAL (
 ORDER BY names.job
 """
 
+# ?recent=N: each job's newest runs, from runs_job_window_idx alone (a backward scan per job).
+RECENT_RUNS_PER_JOB = """
+SELECT names.job, recent.run_id::text, recent.status, recent.started_at, recent.duration_ms
+FROM unnest($1::text[]) AS names(job)
+CROSS JOIN LATERAL (
+    SELECT run_id, status, started_at, duration_ms FROM runs
+    WHERE runs.job = names.job ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $2
+) AS recent
+ORDER BY names.job, recent.started_at DESC, recent.run_id DESC
+"""
+
 # --- stats -----------------------------------------------------------------------------------
 # Runs in a window are read from runs_job_window_idx alone. Durations are those of runs that
 # finished (duration_ms is NULL until then; aggregates skip NULLs).

@@ -27,6 +27,8 @@ routes = web.RouteTableDef()
 FINISHED = ("success", "warning", "failed", "cancelled", "timed_out")
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 ERROR_BY = ("step", "job", "fingerprint", "attr.<key>")
+#: GET /v1/jobs?recent=N: at most this many newest runs per job.
+MAX_RECENT_RUNS = 100
 
 
 def window_start(days: int, now: datetime | None = None) -> datetime:
@@ -228,9 +230,11 @@ async def timeseries(request: web.Request) -> web.Response:
 @requires("read")
 @cached
 async def list_jobs(request: web.Request) -> web.Response:
-    params = Params.of(request, ("days",))
+    params = Params.of(request, ("days", "recent"))
     days = params.days()
-    rows = await request.app[READ_DB].fetch(sql.LIST_JOBS, window_start(days))
+    recent = params.integer("recent", 0, 0, MAX_RECENT_RUNS)
+    db = request.app[READ_DB]
+    rows = await db.fetch(sql.LIST_JOBS, window_start(days))
     items = [
         {
             "job": row["job_name"],
@@ -242,4 +246,13 @@ async def list_jobs(request: web.Request) -> web.Response:
         }
         for row in rows
     ]
+    if recent:
+        # One query for every job's sparkline, instead of one request per job.
+        runs: dict[str, list[dict[str, Any]]] = {item["job"]: [] for item in items}
+        for row in await db.fetch(sql.RECENT_RUNS_PER_JOB, list(runs), recent):
+            runs[row["job"]].append(
+                {k: row[k] for k in ("run_id", "status", "started_at", "duration_ms")}
+            )
+        for item in items:
+            item["recent_runs"] = runs[item["job"]]
     return json_response({"days": days, "items": items, "next_cursor": None})

@@ -64,6 +64,23 @@ async def test_days_sets_the_window_of_the_figures(seeded: Seeded) -> None:
     assert week["last_run"] == month["last_run"]
 
 
+async def test_recent_gives_each_jobs_newest_runs_in_the_same_answer(seeded: Seeded) -> None:
+    assert all("recent_runs" not in row for row in (await jobs(seeded)).values())
+    rows = await jobs(seeded, recent="3")
+    vapi = rows["vapi-sync"]["recent_runs"]
+    # Newest first, whatever the days window (the oldest is 10 days back).
+    assert [r["run_id"] for r in vapi] == [
+        seeded.runs["sync_ok"], seeded.runs["sync_failed"], seeded.runs["sync_ok_old"],
+    ]  # fmt: skip
+    assert vapi[1]["status"] == "failed" and vapi[1]["duration_ms"] == 60_000
+    for job, row in rows.items():
+        listed = await get(seeded.server, "v1/runs", job=job, limit="3")
+        assert row["recent_runs"] == [
+            {k: run[k] for k in ("run_id", "status", "started_at", "duration_ms")}
+            for run in listed["items"]
+        ]
+
+
 async def test_health_follows_the_latest_run_that_ended(empty: Served) -> None:
     failed, running, cancelled = rid(), rid(), rid()
     await send(
@@ -88,6 +105,8 @@ async def test_bad_parameters(seeded: Seeded) -> None:
     await bad(seeded.server, "v1/jobs", "days", days="week")
     await bad(seeded.server, "v1/jobs", "days", days="100000")
     await bad(seeded.server, "v1/jobs", "job", job="vapi-sync")
+    await bad(seeded.server, "v1/jobs", "recent", recent="101")
+    await bad(seeded.server, "v1/jobs", "recent", recent="some")
 
 
 async def test_a_job_with_settings_and_no_run_yet_is_listed(empty: Served) -> None:
