@@ -6,13 +6,15 @@ partition upkeep) runs under a PostgreSQL advisory lock.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+from asyncpg.exceptions._base import InternalClientError
 from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger("ingestd.database")
@@ -27,11 +29,14 @@ _MIGRATION_NAME = re.compile(r"(\d{3})_[a-z0-9_]+\.sql\Z")
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 #: Errors that mean "the database is not there right now": retry, keep the data.
+#: InternalClientError is asyncpg's protocol state gone wrong, as when a connection breaks
+#: mid-operation (seen with PostgreSQL stopping): a new connection is the cure.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
@@ -56,6 +61,22 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def pooled(pool: asyncpg.Pool, wait_s: float | None = None) -> AsyncIterator[Conn]:
+    """A connection from the pool. Handing it back fails when it broke right after its last
+    statement (asyncpg's pool raises while resetting it, then closes it). By then the work
+    with it is done, a COMMIT or a read included, or failed on its own: that error is no
+    news, and taking it for the work's would, say, write a committed batch again."""
+    conn = await pool.acquire(timeout=wait_s)
+    try:
+        yield conn
+    finally:
+        try:
+            await pool.release(conn)
+        except Exception:
+            log.debug("a connection broke after its work; the pool closes it", exc_info=True)
 
 
 def migrations() -> list[tuple[int, str, str]]:

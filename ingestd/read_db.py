@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from ingestd import read_queries as sql
-from ingestd.database import CONNECTION_ERRORS, Conn
+from ingestd.database import CONNECTION_ERRORS, Conn, pooled
 from ingestd.problems import Problem
 
 READ_TIMEOUT_S = 30.0
@@ -53,7 +53,7 @@ class ReadDb:
         """A pooled connection within the read budget; timeouts and outages become 503s."""
         async with self._slots:
             try:
-                async with self.pool.acquire(timeout=self.timeout_s) as conn:
+                async with pooled(self.pool, self.timeout_s) as conn:
                     yield conn
             except _UNAVAILABLE as exc:
                 raise _as_problem(exc) from exc

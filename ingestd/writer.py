@@ -23,7 +23,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,7 +31,7 @@ import asyncpg
 from asyncpg.exceptions._base import DataError as ClientDataError
 
 from ingestd import store
-from ingestd.database import RETRYABLE_ERRORS, Conn
+from ingestd.database import RETRYABLE_ERRORS, Conn, pooled
 from ingestd.events import Event, LogRow
 from ingestd.queue import IngestQueue, Parcel
 
@@ -171,7 +171,7 @@ class BatchWriter:
     async def _staged(self, parcels: list[Parcel], previous: Progress, progress: Progress) -> bool:
         """COPY early, the rest in turn; False if the batch must be written the plain way."""
         try:
-            async with self._pooled() as conn:
+            async with pooled(self.pool) as conn:
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
@@ -217,7 +217,7 @@ class BatchWriter:
         attempt = 0
         while True:
             try:
-                async with self._pooled() as conn:
+                async with pooled(self.pool) as conn:
                     retry = outcome_unknown or attempt > 0
                     result = await store.write(conn, parcels, retry=retry)
             except DATA_ERRORS as exc:
@@ -249,27 +249,12 @@ class BatchWriter:
             self._committed(result)
             return
 
-    @contextlib.asynccontextmanager
-    async def _pooled(self) -> AsyncIterator[Conn]:
-        """A connection from the pool. Handing it back fails when it broke right after its
-        last statement (asyncpg's pool raises while resetting it, then closes it). By then
-        the work with it is done, a COMMIT included, or failed on its own: that error is no
-        news, and taking it for the work's would write a committed batch again."""
-        conn = await self.pool.acquire()
-        try:
-            yield conn
-        finally:
-            try:
-                await self.pool.release(conn)
-            except Exception:
-                log.debug("a connection broke after its work; the pool closes it", exc_info=True)
-
     async def _retrying(self, parcels: list[Parcel], work: Callable[[Conn], Awaitable[T]]) -> T:
         """work(conn), again and again while the database is away (no data of its own)."""
         attempt = 0
         while True:
             try:
-                async with self._pooled() as conn:
+                async with pooled(self.pool) as conn:
                     return await work(conn)
             except RETRYABLE_ERRORS as exc:
                 attempt += 1

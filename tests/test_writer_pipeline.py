@@ -4,7 +4,6 @@ must happen in order (run merges, duplicates, checkpoints) still does."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from ingestd import database, writer
 from ingestd.events import Limits, parse_event
 from ingestd.queue import IngestQueue, Parcel
 from ingestd.writer import BatchWriter
+from tests.faulty_pool import BreaksAfterCommit
 
 PARCELS = 12
 LOGS_PER_PARCEL = 200
@@ -138,55 +138,25 @@ async def test_a_staged_batch_stops_waiting_for_a_stuck_turn_and_loses_nothing(
     assert await pool.fetchval("SELECT count(*) FROM logs") == 2
 
 
-class BreaksAfterCommit:
-    """The real pool and connections, but the first batch's connection breaks right after its
-    COMMIT went through, as seen when PostgreSQL stopped mid-stream (tests/test_faults.py,
-    about one run in ten under load): asyncpg raised InternalClientError, there from the
-    pool's reset of the connection. `where` says where the error surfaces: at "release" (the
-    pool's reset), or at "commit" (the COMMIT answered with confusion). Injected at the
-    driver's edge: no timing of a real stop makes either certain."""
-
-    def __init__(self, pool: asyncpg.Pool, where: str) -> None:
-        self.pool, self.where, self.broken = pool, where, False
-
-    async def acquire(self) -> Any:
-        conn = await self.pool.acquire()
-        return conn if self.broken or self.where != "commit" else _CommitBreaks(conn, self)
-
-    async def release(self, conn: Any) -> None:
-        await self.pool.release(getattr(conn, "real", conn))
-        if not self.broken and self.where == "release":
-            self._break()
-
-    def _break(self) -> None:
-        self.broken = True
-        raise InternalClientError("cannot switch to state 15; another operation is in progress")
+CONFUSED = InternalClientError("cannot switch to state 15; another operation is in progress")
 
 
-class _CommitBreaks:
-    def __init__(self, real: asyncpg.Connection, faults: BreaksAfterCommit) -> None:
-        self.real, self.faults = real, faults
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        async with self.real.transaction():
-            yield
-        if not self.faults.broken:
-            self.faults._break()
-
-
-@pytest.mark.parametrize("where", ["release", "commit"])
+@pytest.mark.parametrize(
+    ("where", "error", "written_by"),
+    [
+        ("release", CONFUSED, "the attempt"),  # known to be committed
+        ("commit", CONFUSED, "a retry"),  # a connection error: the retry finds it committed
+        ("commit", RuntimeError("unclassified"), "the check"),  # before isolating it
+    ],
+)
 async def test_a_batch_whose_connection_breaks_after_commit_is_stored_once(
-    pool: asyncpg.Pool, where: str
+    pool: asyncpg.Pool, where: str, error: Exception, written_by: str
 ) -> None:
     run_id = str(uuid.uuid4())
     queue = IngestQueue(10**6, 10**9)
     await queue.put(parcel(*(log(run_id, i) for i in range(4))))
     queue.close()
-    faulty = BreaksAfterCommit(pool, where)
+    faulty = BreaksAfterCommit(pool, where, error)
     batch_writer = BatchWriter(
         faulty,  # type: ignore[arg-type]
         queue,
@@ -199,7 +169,10 @@ async def test_a_batch_whose_connection_breaks_after_commit_is_stored_once(
     lines = await pool.fetch("SELECT message FROM logs WHERE run_id = $1", uuid.UUID(run_id))
     assert sorted(r["message"] for r in lines) == [f"line {i}" for i in range(4)]
     assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
-    # Written by this attempt: counted as committed, or (unknown outcome) found committed.
-    assert (batch_writer.stats.committed, batch_writer.stats.duplicates) == (
-        (4, 0) if where == "release" else (0, 4)
-    )
+    stats = batch_writer.stats
+    # Counted as committed when the attempt knows it was; else found committed (duplicates).
+    assert (stats.committed, stats.duplicates, stats.db_errors) == {
+        "the attempt": (4, 0, 0),
+        "a retry": (0, 4, 1),
+        "the check": (0, 4, 0),
+    }[written_by]
