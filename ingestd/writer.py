@@ -250,7 +250,8 @@ class BatchWriter:
             return
 
     async def _retrying(self, parcels: list[Parcel], work: Callable[[Conn], Awaitable[T]]) -> T:
-        """work(conn), again and again while the database is away (no data of its own)."""
+        """work(conn), tried again while the database is away (the warnings count `parcels`'
+        events as waiting). For the writer's own reads and records, not for writing a batch."""
         attempt = 0
         while True:
             try:
