@@ -32,7 +32,7 @@ from asyncpg.exceptions._base import DataError as ClientDataError
 
 from ingestd import store
 from ingestd.database import RETRYABLE_ERRORS, Conn, pooled
-from ingestd.events import Event, LogRow
+from ingestd.events import EVENT_ID, Event, LogRow
 from ingestd.queue import IngestQueue, Parcel
 
 log = logging.getLogger("ingestd.writer")
@@ -60,6 +60,8 @@ STAGED_FALLBACKS: tuple[type[BaseException], ...] = (
     *RETRYABLE_ERRORS,
     *DATA_ERRORS,
 )
+#: Event ids the writer gives the log rows of a parcel it cuts in pieces start so.
+PIECE_ID = "ingestd-piece:"
 #: Runs whose job the writer remembers, so staged log rows naming no job can get theirs.
 KNOWN_JOBS_MAX = 100_000
 
@@ -289,7 +291,8 @@ class BatchWriter:
                 parcel.events = []
 
     async def _dead_letter(self, parcels: list[Parcel], event: Event, reason: str) -> None:
-        await self._retrying(parcels, lambda conn: store.dead_letter(conn, event, reason))
+        sent = _without_piece_id(event)
+        await self._retrying(parcels, lambda conn: store.dead_letter(conn, sent, reason))
         self.stats.dead_lettered += 1
         log.error("dead-lettered 1 event: %s", reason)
 
@@ -331,11 +334,35 @@ def _split(parcels: list[Parcel]) -> tuple[list[Parcel], list[Parcel]]:
                 break
         return parcels[:cut], parcels[cut:]
     only = parcels[0]
-    middle = len(only.events) // 2
+    events = _with_piece_ids(only)
+    middle = len(events) // 2
     # The head records the key (unless recorded before); the tail moves the checkpoint.
-    head = Parcel(only.events[:middle], 0, only.idempotency_key, only.response,
+    head = Parcel(events[:middle], 0, only.idempotency_key, only.response,
                   key_recorded=only.key_recorded, origin=only.origin, seq=only.seq,
                   checkpoint=False)  # fmt: skip
-    tail = Parcel(only.events[middle:], 0, None, b"", key_recorded=True, origin=only.origin,
+    tail = Parcel(events[middle:], 0, None, b"", key_recorded=True, origin=only.origin,
                   seq=only.seq, checkpoint=only.checkpoint)  # fmt: skip
     return [head], [tail]
+
+
+def _without_piece_id(event: Event) -> Event:
+    """The event as it was sent (a dead letter shows no id of ours)."""
+    if type(event) is tuple and (event[EVENT_ID] or "").startswith(PIECE_ID):
+        return (*event[:EVENT_ID], None, *event[EVENT_ID + 1 :])  # type: ignore[return-value]
+    return event
+
+
+def _with_piece_ids(parcel: Parcel) -> list[Event]:
+    """The parcel's events, each log row without an event_id given one from the parcel's
+    origin, number and its place in it. Pieces of a cut parcel cannot move the checkpoint,
+    so these ids are what recognises a piece written before: by an attempt whose outcome
+    was unknown, or before a crash, when the spool is replayed (and cut the same way)."""
+    if not parcel.origin:
+        return parcel.events
+    prefix = f"{PIECE_ID}{parcel.origin}:{parcel.seq}:"
+    return [
+        (*event[:EVENT_ID], prefix + str(index), *event[EVENT_ID + 1 :])  # type: ignore[misc]
+        if type(event) is tuple and event[EVENT_ID] is None
+        else event
+        for index, event in enumerate(parcel.events)
+    ]

@@ -138,6 +138,22 @@ async def test_a_staged_batch_stops_waiting_for_a_stuck_turn_and_loses_nothing(
     assert await pool.fetchval("SELECT count(*) FROM logs") == 2
 
 
+async def write_one(faulty: BreaksAfterCommit, one: Parcel) -> BatchWriter:
+    """Write one parcel as one batch, on one connection at a time, through `faulty`."""
+    queue = IngestQueue(10**6, 10**9)
+    await queue.put(one)
+    queue.close()
+    batch_writer = BatchWriter(
+        faulty,  # type: ignore[arg-type]
+        queue,
+        batch_max_events=100,
+        batch_max_wait_s=0,
+        max_backoff_s=0.1,
+    )
+    await asyncio.wait_for(batch_writer.run(), 60)
+    return batch_writer
+
+
 CONFUSED = InternalClientError("cannot switch to state 15; another operation is in progress")
 
 
@@ -153,18 +169,8 @@ async def test_a_batch_whose_connection_breaks_after_commit_is_stored_once(
     pool: asyncpg.Pool, where: str, error: Exception, written_by: str
 ) -> None:
     run_id = str(uuid.uuid4())
-    queue = IngestQueue(10**6, 10**9)
-    await queue.put(parcel(*(log(run_id, i) for i in range(4))))
-    queue.close()
     faulty = BreaksAfterCommit(pool, where, error)
-    batch_writer = BatchWriter(
-        faulty,  # type: ignore[arg-type]
-        queue,
-        batch_max_events=100,
-        batch_max_wait_s=0,
-        max_backoff_s=0.1,
-    )
-    await asyncio.wait_for(batch_writer.run(), 60)
+    batch_writer = await write_one(faulty, parcel(*(log(run_id, i) for i in range(4))))
     assert faulty.broken
     lines = await pool.fetch("SELECT message FROM logs WHERE run_id = $1", uuid.UUID(run_id))
     assert sorted(r["message"] for r in lines) == [f"line {i}" for i in range(4)]
@@ -176,3 +182,26 @@ async def test_a_batch_whose_connection_breaks_after_commit_is_stored_once(
         "a retry": (0, 4, 1),
         "the check": (0, 4, 0),
     }[written_by]
+
+
+async def test_a_piece_of_a_cut_batch_written_twice_is_stored_once(pool: asyncpg.Pool) -> None:
+    # A bad row makes the writer cut its batch in pieces; the first piece commits, but its
+    # connection fails right after the COMMIT, so the piece is written again. Pieces do not
+    # move the checkpoint (it would skip the rest): what recognises the piece is elsewhere.
+    await pool.execute("ALTER TABLE logs ADD CONSTRAINT no_poison CHECK (message <> 'poison')")
+    run_id = str(uuid.uuid4())
+    lines = [
+        log(run_id, 0),
+        log(run_id, 1),
+        log(run_id, 2),
+        {**log(run_id, 3), "message": "poison"},
+    ]
+    faulty = BreaksAfterCommit(pool, "commit", CONFUSED)
+    await write_one(faulty, parcel(*lines))
+    assert faulty.broken
+    stored = await pool.fetch("SELECT message FROM logs WHERE run_id = $1", uuid.UUID(run_id))
+    assert sorted(r["message"] for r in stored) == ["line 0", "line 1", "line 2"]
+    (dead,) = await pool.fetch("SELECT event::text FROM dead_letters")
+    assert "poison" in dead["event"] and "ingestd-piece" not in dead["event"]  # as it was sent
+    run = await pool.fetchrow("SELECT n_info FROM runs WHERE run_id = $1", uuid.UUID(run_id))
+    assert run["n_info"] == 3
