@@ -1,7 +1,8 @@
 """One batch into PostgreSQL, in one transaction: idempotency keys, event ids, runs, logs.
 
-Log rows go in with binary COPY. Run events are folded in Python (one change per run per
-batch, applied in the order received) and merged into runs with two set-based statements.
+Log rows go in with binary COPY. Run events are folded in Python (run_changes.py: one
+change per run per batch, in the order received) and merged into runs with two set-based
+statements.
 
 Two ways to write a batch, with the same outcome:
 - write(): everything in one go. Duplicates are dropped before the COPY.
@@ -14,7 +15,6 @@ Two ways to write a batch, with the same outcome:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -24,75 +24,15 @@ from ingestd.database import Conn
 from ingestd.events import (
     EVENT_ID,
     JOB,
-    LEVELNO,
     LOG_COLUMNS,
     RECEIVED_AT,
     RUN_ID,
-    TS,
     LogRow,
     RunEvent,
     in_run,
 )
 from ingestd.queue import Parcel
-from ingestd.vocab import FINAL_STATUSES, LEVEL_NAMES, level_bucket, merge_status
-
-_BUCKETS = [level_bucket(n) for n in range(101)]
-
-
-RUN_FIELDS: tuple[str, ...] = (
-    "job",
-    "trigger",
-    "started_at",
-    "finished_at",
-    "progress",
-    "step",
-    "result",
-    "error",
-)
-RUN_FIELDS_OF_A_MOOT_VERDICT = tuple(f for f in RUN_FIELDS if f not in ("finished_at", "error"))
-
-
-@dataclass(slots=True)
-class RunChange:
-    """Everything one batch does to one run, folded from its events in order."""
-
-    first_ts: datetime
-    last_ts: datetime
-    job: str | None = None
-    job_hint: str | None = None  # the job named by a log: used only if the run has none
-    status: str | None = None
-    status_ts: datetime | None = None
-    trigger: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    progress: float | None = None
-    step: str | None = None
-    counters: dict[str, Any] = field(default_factory=dict)
-    result: str | None = None
-    error: str | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-    log_counts: list[int] = field(default_factory=lambda: [0] * len(LEVEL_NAMES))
-
-    def apply(self, event: RunEvent) -> None:
-        ts = event.started_at or event.ts
-        self.first_ts = min(self.first_ts, ts)
-        self.last_ts = max(self.last_ts, event.ts)
-        names = RUN_FIELDS
-        if event.status is not None:
-            if event.status == "timed_out" and self.status in FINAL_STATUSES:
-                names = RUN_FIELDS_OF_A_MOOT_VERDICT  # the run had ended: its end stands
-            elif self.status == "timed_out" and event.status in FINAL_STATUSES:
-                self.error = self.finished_at = None  # the run's own end replaces the verdict
-            status = merge_status(self.status, event.status)
-            if status != self.status and status in FINAL_STATUSES:
-                self.status_ts = event.finished_at or event.ts
-            self.status = status
-        for name in names:
-            value = getattr(event, name)
-            if value is not None:
-                setattr(self, name, value)
-        self.counters.update(event.counters)
-        self.attrs.update(event.attrs)
+from ingestd.run_changes import RunChange, fold_runs
 
 
 @dataclass(slots=True)
@@ -120,29 +60,6 @@ class Staged:
     without_job: set[str]
     #: The (run_id, event_id) of rows that have one.
     event_keys: list[tuple[str, str]]
-
-
-def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunChange]:
-    changes: dict[str, RunChange] = {}
-    for event in run_events:
-        change = changes.get(event.run_id)
-        if change is None:
-            change = changes[event.run_id] = RunChange(event.started_at or event.ts, event.ts)
-        change.apply(event)
-    for row in logs:
-        run_id = row[RUN_ID]
-        change = changes.get(run_id)
-        if change is None:
-            if not in_run(row):
-                continue
-            change = changes[run_id] = RunChange(row[TS], row[RECEIVED_AT])
-        else:
-            change.first_ts = min(change.first_ts, row[TS])
-            change.last_ts = max(change.last_ts, row[RECEIVED_AT])
-        if change.job_hint is None:
-            change.job_hint = row[JOB]
-        change.log_counts[_BUCKETS[row[LEVELNO]]] += 1
-    return changes
 
 
 async def _apply_runs(
