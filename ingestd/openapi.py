@@ -16,6 +16,7 @@ from aiohttp import web
 from ingestd import monitoring_openapi
 from ingestd.openapi_parameters import PARAMETERS, query_param
 from ingestd.openapi_schemas import SCHEMAS, ref
+from ingestd.read_params import MAX_RECENT_RUNS
 
 routes = web.RouteTableDef()
 
@@ -189,7 +190,7 @@ _READ_PATHS: dict[str, Any] = {
                 query_param(
                     "recent",
                     "Also each job's N newest runs (recent_runs); 0, the default, leaves them out.",
-                    {"type": "integer", "minimum": 0, "maximum": 100, "default": 0},
+                    {"type": "integer", "minimum": 0, "maximum": MAX_RECENT_RUNS, "default": 0},
                 ),
             ],
         )

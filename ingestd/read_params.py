@@ -26,6 +26,8 @@ from ingestd.vocab import LEVEL_ALIASES, LEVELS, MAX_LEVELNO, MIN_LEVELNO, STATU
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_DAYS = 3660
+#: GET /v1/jobs?recent=N: at most this many newest runs per job.
+MAX_RECENT_RUNS = 100
 MAX_TEXT = 200
 MAX_QUERY_TEXT = 200
 ATTR_PREFIX = "attr."

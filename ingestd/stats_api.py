@@ -16,7 +16,7 @@ from ingestd.appkeys import READ_DB
 from ingestd.auth import requires
 from ingestd.ingest_api import json_response
 from ingestd.problems import bad_param
-from ingestd.read_params import ATTR_PREFIX, MAX_TEXT, Params
+from ingestd.read_params import ATTR_PREFIX, MAX_RECENT_RUNS, MAX_TEXT, Params
 from ingestd.read_queries import Where
 from ingestd.stats_cache import cached
 from ingestd.views import run_view
@@ -27,8 +27,6 @@ routes = web.RouteTableDef()
 FINISHED = ("success", "warning", "failed", "cancelled", "timed_out")
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 ERROR_BY = ("step", "job", "fingerprint", "attr.<key>")
-#: GET /v1/jobs?recent=N: at most this many newest runs per job.
-MAX_RECENT_RUNS = 100
 
 
 def window_start(days: int, now: datetime | None = None) -> datetime:
