@@ -15,7 +15,8 @@ from ingestd.vocab import FINAL_STATUSES, LEVEL_NAMES, level_bucket, merge_statu
 _BUCKETS = [level_bucket(n) for n in range(101)]
 
 
-RUN_FIELDS: tuple[str, ...] = (
+# What a run event replaces when it gives it (counters and attrs merge instead).
+_REPLACED_FIELDS: tuple[str, ...] = (
     "job",
     "trigger",
     "started_at",
@@ -25,7 +26,7 @@ RUN_FIELDS: tuple[str, ...] = (
     "result",
     "error",
 )
-RUN_FIELDS_OF_A_MOOT_VERDICT = tuple(f for f in RUN_FIELDS if f not in ("finished_at", "error"))
+_TAKEN_FROM_A_MOOT_VERDICT = tuple(f for f in _REPLACED_FIELDS if f not in ("finished_at", "error"))
 
 
 @dataclass(slots=True)
@@ -53,10 +54,10 @@ class RunChange:
         ts = event.started_at or event.ts
         self.first_ts = min(self.first_ts, ts)
         self.last_ts = max(self.last_ts, event.ts)
-        names = RUN_FIELDS
+        names = _REPLACED_FIELDS
         if event.status is not None:
             if event.status == "timed_out" and self.status in FINAL_STATUSES:
-                names = RUN_FIELDS_OF_A_MOOT_VERDICT  # the run had ended: its end stands
+                names = _TAKEN_FROM_A_MOOT_VERDICT  # the run had ended: its end stands
             elif self.status == "timed_out" and event.status in FINAL_STATUSES:
                 self.error = self.finished_at = None  # the run's own end replaces the verdict
             status = merge_status(self.status, event.status)
