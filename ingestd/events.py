@@ -48,6 +48,12 @@ LogRow = tuple[
     str | None, str | None, str | None,
 ]  # fmt: skip
 
+
+def with_column(row: LogRow, index: int, value: Any) -> LogRow:
+    """The row with one column changed (rows are tuples, in the order COPY takes them)."""
+    return (*row[:index], value, *row[index + 1 :])
+
+
 MAX_NAME_CHARS = 200
 ERROR_LEVELNO = 40
 # Accepted event times: what PostgreSQL and Python both represent without surprises.

@@ -30,6 +30,7 @@ from ingestd.events import (
     LogRow,
     RunEvent,
     in_run,
+    with_column,
 )
 from ingestd.queue import Parcel
 from ingestd.run_changes import RunChange, fold_runs
@@ -296,7 +297,7 @@ def _with_job(row: LogRow, jobs: dict[str, str]) -> LogRow:
     job = jobs.get(row[RUN_ID])
     if job is None:
         return row
-    return (*row[:JOB], job, *row[JOB + 1 :])  # type: ignore[return-value]
+    return with_column(row, JOB, job)
 
 
 async def existing_keys(conn: Conn, keys: list[str]) -> set[str]:

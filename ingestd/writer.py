@@ -32,7 +32,7 @@ from asyncpg.exceptions._base import DataError as ClientDataError
 
 from ingestd import store
 from ingestd.database import RETRYABLE_ERRORS, Conn, pooled
-from ingestd.events import EVENT_ID, Event, LogRow
+from ingestd.events import EVENT_ID, Event, LogRow, with_column
 from ingestd.queue import IngestQueue, Parcel
 
 log = logging.getLogger("ingestd.writer")
@@ -348,7 +348,7 @@ def _split(parcels: list[Parcel]) -> tuple[list[Parcel], list[Parcel]]:
 def _without_piece_id(event: Event) -> Event:
     """The event as it was sent (a dead letter shows no id of ours)."""
     if type(event) is tuple and (event[EVENT_ID] or "").startswith(PIECE_ID):
-        return (*event[:EVENT_ID], None, *event[EVENT_ID + 1 :])  # type: ignore[return-value]
+        return with_column(event, EVENT_ID, None)
     return event
 
 
@@ -361,7 +361,7 @@ def _with_piece_ids(parcel: Parcel) -> list[Event]:
         return parcel.events
     prefix = f"{PIECE_ID}{parcel.origin}:{parcel.seq}:"
     return [
-        (*event[:EVENT_ID], prefix + str(index), *event[EVENT_ID + 1 :])  # type: ignore[misc]
+        with_column(event, EVENT_ID, prefix + str(index))
         if type(event) is tuple and event[EVENT_ID] is None
         else event
         for index, event in enumerate(parcel.events)
