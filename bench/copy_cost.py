@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 
 from bench.read_dataset import Dataset, generate, make_jobs
-from ingestd import database
-from ingestd.events import LOG_COLUMNS
+from ingestd.db import database
+from ingestd.ingest.events import LOG_COLUMNS
 
 COST_VARIANTS: dict[str, list[str]] = {
     "without 002": [],

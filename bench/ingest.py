@@ -49,8 +49,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Ingestd, say  # noqa: E402
 from bench.cpumeter import CpuMeter  # noqa: E402
 from bench.loadgen import Generators, http_requests, run  # noqa: E402
-from ingestd import database  # noqa: E402
-from ingestd.events import LOG_COLUMNS, Limits, LogRow, parse_event  # noqa: E402
+from ingestd.db import database  # noqa: E402
+from ingestd.ingest.events import LOG_COLUMNS, Limits, LogRow, parse_event  # noqa: E402
 
 COPY_BATCH = 5000  # INGESTD_BATCH_MAX_EVENTS' default: what one ingestd flush COPYs at most
 BODY_EVENTS = 100

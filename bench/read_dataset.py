@@ -20,9 +20,9 @@ import asyncpg
 import orjson
 
 from bench.common import say
-from ingestd import database
-from ingestd.events import LOG_COLUMNS, loose_key
-from ingestd.fingerprint import fingerprint
+from ingestd.db import database
+from ingestd.ingest.events import LOG_COLUMNS, loose_key
+from ingestd.ingest.fingerprint import fingerprint
 
 COPY_BATCH = 20_000
 RUN_COLUMNS = (

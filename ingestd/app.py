@@ -4,26 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ingestd import (
-    admin_api,
-    alerts_api,
-    dashboard,
-    health,
-    ingest_api,
-    jobs_api,
-    metrics,
-    monitoring,
-    openapi,
-    pings_api,
-    read_api,
-    stats_api,
-    tail,
-)
-from ingestd.appkeys import SETTINGS
-from ingestd.auth import make_auth_middleware
+from ingestd import dashboard
+from ingestd import health
+from ingestd import metrics
+from ingestd.http.auth import make_auth_middleware
+from ingestd.http.problems import problem_middleware
+from ingestd.ingest import api as ingest_api
 from ingestd.lifecycle import database_ctx, writer_ctx
-from ingestd.problems import problem_middleware
-from ingestd.settings import Settings
+from ingestd.monitoring import alerts_api, jobs_api, pings_api
+from ingestd.monitoring import retention_api as admin_api
+from ingestd.monitoring import setup as monitoring
+from ingestd.openapi import document as openapi
+from ingestd.read import api as read_api
+from ingestd.read import stats_api
+from ingestd.read import tail_api as tail
+from ingestd.settings import SETTINGS, Settings
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ingestd import database, logsetup
+from ingestd import logsetup
 from ingestd.app import create_app
+from ingestd.db import database
 from ingestd.lifecycle import database_server
 from ingestd.settings import Settings, SettingsError, from_env
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ingestd.problems import Problem
+from ingestd.http.problems import Problem
 
 routes = web.RouteTableDef()
 

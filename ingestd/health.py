@@ -6,9 +6,10 @@ import asyncio
 
 from aiohttp import web
 
-from ingestd.appkeys import POOL, SCHEMA_READY, WRITER, WRITER_TASK
-from ingestd.ingest_api import json_response
-from ingestd.problems import Problem
+from ingestd.db.database import POOL, SCHEMA_READY
+from ingestd.http.problems import Problem
+from ingestd.http.responses import json_response
+from ingestd.ingest.writer import WRITER, WRITER_TASK
 
 routes = web.RouteTableDef()
 READY_CHECK_TIMEOUT_S = 2.0

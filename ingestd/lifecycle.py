@@ -14,18 +14,19 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from ingestd import database, store
-from ingestd.appkeys import INGEST, POOL, SCHEMA_READY, SETTINGS, WRITER, WRITER_TASK
-from ingestd.embedded import start_embedded
-from ingestd.events import Limits
-from ingestd.ingest import Ingest
+from ingestd.db import database
+from ingestd.db.database import POOL, SCHEMA_READY
+from ingestd.db.embedded import start_embedded
+from ingestd.http.problems import Problem
+from ingestd.ingest import store
+from ingestd.ingest.events import Limits
+from ingestd.ingest.queue import IngestQueue
+from ingestd.ingest.ratelimit import RateLimiter
+from ingestd.ingest.service import INGEST, Ingest
+from ingestd.ingest.spool import Spool
+from ingestd.ingest.writer import WRITER, WRITER_TASK, BatchWriter
 from ingestd.metrics import METRICS
-from ingestd.problems import Problem
-from ingestd.queue import IngestQueue
-from ingestd.ratelimit import RateLimiter
-from ingestd.settings import Settings
-from ingestd.spool import Spool
-from ingestd.writer import BatchWriter
+from ingestd.settings import SETTINGS, Settings
 
 log = logging.getLogger("ingestd")
 

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ingestd.appkeys import INGEST, WRITER
+from ingestd.ingest.service import INGEST
+from ingestd.ingest.writer import WRITER
 
 routes = web.RouteTableDef()
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ingestd.auth import Tokens, parse_tokens
-from ingestd.embedded import default_data_dir
-from ingestd.webhooks import Target, TargetError, parse_targets_text
+from aiohttp import web
+
+from ingestd.db.embedded import default_data_dir
+from ingestd.http.auth import Tokens, parse_tokens
+from ingestd.monitoring.webhooks import Target, TargetError, parse_targets_text
 
 DURABILITY_MODES = ("memory", "spool")
 
@@ -249,3 +251,6 @@ def _targets(env: Mapping[str, str], name: str) -> tuple[Target, ...]:
         return parse_targets_text(_secret(env, name) or "")
     except TargetError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+SETTINGS = web.AppKey("settings", Settings)

@@ -28,7 +28,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingestd.app import create_app
-from ingestd.appkeys import INGEST, SCHEMA_READY, WRITER
+from ingestd.db.database import SCHEMA_READY
+from ingestd.ingest.service import INGEST
+from ingestd.ingest.writer import WRITER
 from ingestd.settings import Settings
 from tests.pgcluster import ThrowawayCluster
 

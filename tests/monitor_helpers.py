@@ -20,7 +20,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingestd.app import create_app
-from ingestd.appkeys import CLOCK, DISPATCHER, MONITOR, SCHEMA_READY
+from ingestd.db.database import SCHEMA_READY
+from ingestd.monitoring.alerts import DISPATCHER
+from ingestd.monitoring.clock import CLOCK
+from ingestd.monitoring.monitor import MONITOR
 from ingestd.settings import Settings
 from tests.conftest import Served, dsn_for
 from tests.pgcluster import ThrowawayCluster

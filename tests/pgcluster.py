@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestd.embedded import prepare_pgserver_import
+from ingestd.db.embedded import prepare_pgserver_import
 
 ENV_URL = "INGESTD_TEST_DATABASE_URL"
 

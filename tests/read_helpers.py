@@ -26,8 +26,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from ingestd.app import create_app
-from ingestd.appkeys import SCHEMA_READY
-from ingestd.auth import parse_tokens
+from ingestd.db.database import SCHEMA_READY
+from ingestd.http.auth import parse_tokens
 from ingestd.settings import Settings
 from tests.conftest import TOKENS_TEXT, Served, dsn_for
 from tests.pgcluster import ThrowawayCluster

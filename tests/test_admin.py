@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from ingestd import database
+from ingestd.db import database
 from tests import read_helpers
 from tests.conftest import Served
 from tests.read_helpers import ADMIN, READ, get, iso, rid, run_event, send

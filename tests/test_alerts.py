@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ingestd.anomaly import judge, outliers
-from ingestd.appkeys import DISPATCHER
-from ingestd.webhooks import Target, parse_targets_text
+from ingestd.monitoring.alerts import DISPATCHER
+from ingestd.monitoring.anomaly import judge, outliers
+from ingestd.monitoring.webhooks import Target, parse_targets_text
 from tests.conftest import Served
 from tests.monitor_helpers import (
     Receiver,

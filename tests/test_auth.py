@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import pytest
 
-from ingestd.auth import parse_tokens
+from ingestd.http.auth import parse_tokens
 from tests.conftest import TOKENS_TEXT, Served
 
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ingestd import dashboard
-from ingestd.auth import parse_tokens
+from ingestd.http.auth import parse_tokens
 from tests.conftest import TOKENS_TEXT, Served
 
 STATIC = Path(dashboard.__file__).with_name("static")

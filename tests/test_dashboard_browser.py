@@ -20,7 +20,7 @@ from playwright.async_api import (
     expect,
 )
 
-from ingestd.auth import parse_tokens
+from ingestd.http.auth import parse_tokens
 from tests.browser import LAUNCH_ARGS, SCREENSHOTS, Seed, chromium_or_reason
 from tests.conftest import TOKENS_TEXT, Served
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from ingestd import database
+from ingestd.db import database
 
 
 @pytest.fixture

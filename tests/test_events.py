@@ -1,4 +1,4 @@
-"""Parsing and validation of single events (ingestd.events)."""
+"""Parsing and validation of single events (ingestd.ingest.events)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ingestd.events import (
+from ingestd.ingest.events import (
     JOB,
     LEVELNO,
     RUN_ID,

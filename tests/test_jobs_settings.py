@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ingestd.auth import parse_tokens
-from ingestd.schedules import Schedule, ScheduleError, format_duration, parse_duration
+from ingestd.http.auth import parse_tokens
+from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
 from tests.conftest import TOKENS_TEXT, Served
 from tests.monitor_helpers import put_job, run, send, served
 from tests.pgcluster import ThrowawayCluster

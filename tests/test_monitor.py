@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestd.appkeys import MONITOR
-from ingestd.job_settings import JobSettings
-from ingestd.monitor import job_health, judge_schedule
-from ingestd.schedules import Schedule
-from ingestd.webhooks import Target
+from ingestd.monitoring.job_settings import JobSettings
+from ingestd.monitoring.monitor import MONITOR, job_health, judge_schedule
+from ingestd.monitoring.schedules import Schedule
+from ingestd.monitoring.webhooks import Target
 from tests.conftest import Served
 from tests.monitor_helpers import (
     Receiver,

@@ -9,8 +9,8 @@ from aiohttp import web
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from ingestd.auth import parse_tokens
-from ingestd.openapi import DOCUMENT
+from ingestd.http.auth import parse_tokens
+from ingestd.openapi.document import DOCUMENT
 from tests.conftest import Served
 
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}

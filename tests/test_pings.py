@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ingestd.auth import parse_tokens
+from ingestd.http.auth import parse_tokens
 from tests.conftest import TOKENS_TEXT, Served
 from tests.monitor_helpers import served
 from tests.pgcluster import ThrowawayCluster

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ingestd.appkeys import INGEST
+from ingestd.ingest.service import INGEST
 from tests.conftest import Served
 
 NDJSON = {"Content-Type": "application/x-ndjson"}

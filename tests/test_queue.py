@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestd.events import Limits, parse_event
-from ingestd.queue import IngestQueue, Parcel
-from ingestd.spool import Spool
+from ingestd.ingest.events import Limits, parse_event
+from ingestd.ingest.parcel import Parcel
+from ingestd.ingest.queue import IngestQueue
+from ingestd.ingest.spool import Spool
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from ingestd.ratelimit import RateLimiter
+from ingestd.ingest.ratelimit import RateLimiter
 from tests.conftest import Served
 
 

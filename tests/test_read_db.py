@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from asyncpg.exceptions._base import InternalClientError
 
-from ingestd import database
-from ingestd.read_db import ReadDb
+from ingestd.db import database
+from ingestd.read.db import ReadDb
 from tests.faulty_pool import BreaksAfterCommit
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ingestd.read_api import next_slice
+from ingestd.read.api import next_slice
 from tests import read_helpers
 from tests.conftest import Served
 from tests.read_helpers import Seeded, bad, get, iso, rid, send

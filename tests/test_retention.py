@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from ingestd import database
-from ingestd.appkeys import RETENTION
-from ingestd.retention import RETENTION_LOCK
+from ingestd.db import database
+from ingestd.monitoring.retention import RETENTION, RETENTION_LOCK
 from tests.conftest import Served
 from tests.monitor_helpers import run, send, today_partition
 

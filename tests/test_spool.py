@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestd import spool as spool_module
-from ingestd.spool import Spool, SpoolFull, SpoolLocked, split_position
+from ingestd.ingest import spool as spool_module
+from ingestd.ingest.spool import Spool, SpoolFull, SpoolLocked, split_position
 
 
 async def write(spool: Spool, *payloads: bytes) -> list[int]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from ingestd import read_queries as sql
-from ingestd.read_queries import Where
-from ingestd.stats_cache import STATS_CACHE
+from ingestd.read import sql
+from ingestd.read.sql import Where
+from ingestd.read.stats_cache import STATS_CACHE
 from tests import read_helpers
 from tests.conftest import Served
 from tests.read_helpers import READ, Seeded, bad, get, iso, rid, run_event, send

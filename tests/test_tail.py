@@ -13,10 +13,10 @@ import aiohttp
 import orjson
 import pytest
 
-from ingestd.appkeys import TAIL, WRITER
-from ingestd.events import Limits, parse_log
-from ingestd.tail import end_streams
-from ingestd.tailhub import LogFilter, TailHub
+from ingestd.ingest.events import Limits, parse_log
+from ingestd.ingest.writer import WRITER
+from ingestd.read.tail import TAIL, LogFilter, TailHub
+from ingestd.read.tail_api import end_streams
 from tests import read_helpers
 from tests.conftest import Served
 from tests.pgcluster import ThrowawayCluster

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
-from ingestd.writer import _partition_race
+from ingestd.ingest.writer import _partition_race
 from tests.conftest import Served
 from tests.pgcluster import ThrowawayCluster
 

@@ -14,10 +14,12 @@ import orjson
 import pytest
 from asyncpg.exceptions._base import InternalClientError
 
-from ingestd import database, writer
-from ingestd.events import Limits, parse_event
-from ingestd.queue import IngestQueue, Parcel
-from ingestd.writer import BatchWriter
+from ingestd.db import database
+from ingestd.ingest import writer
+from ingestd.ingest.events import Limits, parse_event
+from ingestd.ingest.parcel import Parcel
+from ingestd.ingest.queue import IngestQueue
+from ingestd.ingest.writer import BatchWriter
 from tests.faulty_pool import BreaksAfterCommit
 
 PARCELS = 12

@@ -1,0 +1,227 @@
+"""Alerts: recorded once per occurrence, then delivered to webhooks with retries.
+
+An alert's key names its occurrence (`failed:<run>`, `missed:<job>:<slot>` ...) and is
+unique in the alerts table, so raising it twice, from one monitor or two, records it once.
+Deliveries are claimed with a lease before they are sent (FOR UPDATE SKIP LOCKED), so two
+replicas never send the same one; a failed attempt is retried with exponential backoff
+until INGESTD_ALERT_MAX_ATTEMPTS, then marked failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+from aiohttp import web
+
+from ingestd.db.database import RETRYABLE_ERRORS, Conn
+from ingestd.monitoring import sql, webhooks
+from ingestd.monitoring.clock import Clock
+from ingestd.monitoring.webhooks import Target
+
+log = logging.getLogger("ingestd.alerts")
+
+CLAIM_BATCH = 20
+MAX_BACKOFF_S = 3600.0
+ERROR_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """An alert to raise: `key` makes it once per occurrence."""
+
+    key: str
+    rule: str
+    job: str | None
+    run_id: str | None
+    text: str
+    details: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[Target, ...] = ()
+
+
+async def store(conn: Conn, alerts: list[AlertSpec], now: datetime) -> int:
+    """Record the alerts not recorded before, with a delivery per target; how many were new."""
+    new = 0
+    for alert in alerts:
+        alert_id = await conn.fetchval(
+            sql.INSERT_ALERT,
+            alert.key,
+            alert.rule,
+            alert.job,
+            alert.run_id,
+            now,
+            alert.text,
+            orjson.dumps(alert.details).decode(),
+        )
+        if alert_id is None:
+            continue  # raised before
+        new += 1
+        log.info("alert %s: %s", alert.key, alert.text)
+        if alert.targets:
+            await conn.execute(
+                sql.INSERT_DELIVERIES,
+                alert_id,
+                [t.url for t in alert.targets],
+                [t.format for t in alert.targets],
+                now,
+            )
+    return new
+
+
+def payload(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "alert_id": row["alert_id"],
+        "rule": row["rule"],
+        "job": row["job"],
+        "run_id": row["run_id"],
+        "created_at": row["created_at"].isoformat(),
+        "text": row["text"],
+        "details": orjson.loads(row["details"]),
+    }
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    sent: int = 0
+    #: Deliveries given up after the last attempt.
+    failed: int = 0
+    #: Attempts that failed (each retried until the last).
+    errors: int = 0
+
+
+class Dispatcher:
+    """Sends due deliveries; every replica runs one, the lease keeps them apart."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        timeout_s: float,
+        max_attempts: int,
+        retry_base_s: float,
+        idle_s: float,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.idle_s = idle_s
+        self.stats = DeliveryStats()
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def backoff(self, attempts: int) -> timedelta:
+        delay = min(MAX_BACKOFF_S, self.retry_base_s * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=delay * random.uniform(0.8, 1.0))
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            delay = 0.5
+            while True:
+                self._wake.clear()
+                try:
+                    if await self.deliver_due():
+                        continue  # there may be more
+                    wait = await self._until_next()
+                    delay = 0.5
+                except RETRYABLE_ERRORS as exc:
+                    log.warning("alert delivery: database error, retrying in %.1fs: %r", delay, exc)
+                    wait, delay = delay, min(delay * 2, 30.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _until_next(self) -> float:
+        async with self.pool.acquire() as conn:
+            due: datetime | None = await conn.fetchval(sql.NEXT_DELIVERY_AT)
+        if due is None:
+            return self.idle_s
+        return min(self.idle_s, max(0.01, (due - self.clock.now()).total_seconds()))
+
+    async def deliver_due(self) -> int:
+        """Claim what is due and send it; how many were attempted."""
+        now = self.clock.now()
+        lease = now + timedelta(seconds=2 * self.timeout_s + 5)
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(sql.CLAIM_DELIVERIES, now, lease, CLAIM_BATCH)
+        if rows:
+            await asyncio.gather(*(self._deliver(row) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        error = await self._post(row["target"], webhooks.body(row["format"], payload(row)))
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            if error is None:
+                await conn.execute(sql.DELIVERED, row["alert_id"], row["target"], now)
+                self.stats.sent += 1
+                return
+            self.stats.errors += 1
+            attempts = row["attempts"] + 1
+            status = await conn.fetchval(
+                sql.DELIVERY_FAILED,
+                row["alert_id"],
+                row["target"],
+                error,
+                now + self.backoff(attempts),
+                self.max_attempts,
+            )
+        if status == "failed":
+            self.stats.failed += 1
+            log.error(
+                "alert %d to %s failed %d times, giving up: %s",
+                row["alert_id"],
+                row["target"],
+                attempts,
+                error,
+            )
+        else:
+            log.warning(
+                "alert %d to %s failed (attempt %d), will retry: %s",
+                row["alert_id"],
+                row["target"],
+                attempts,
+                error,
+            )
+
+    async def _post(self, url: str, body: dict[str, Any]) -> str | None:
+        """None when the target took it (2xx), else what went wrong."""
+        session = self._session
+        if session is None:
+            session = self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+            )
+        try:
+            async with session.post(
+                url,
+                data=orjson.dumps(body),
+                headers={"Content-Type": "application/json", "User-Agent": "ingestd"},
+                allow_redirects=False,
+            ) as answer:
+                if 200 <= answer.status < 300:
+                    return None
+                text = (await answer.text(errors="replace"))[:ERROR_CHARS]
+                return f"HTTP {answer.status}: {text}".strip()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

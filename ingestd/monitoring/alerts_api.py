@@ -1,0 +1,120 @@
+"""GET /v1/alerts: the alerts raised, newest first, each with its deliveries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from ingestd.http.auth import requires
+from ingestd.http.problems import bad_param
+from ingestd.http.responses import json_response
+from ingestd.ingest.events import EventError, parse_time
+from ingestd.monitoring import sql
+from ingestd.monitoring.job_settings import RULES
+from ingestd.monitoring.setup import connection
+
+routes = web.RouteTableDef()
+
+PARAMS = frozenset({"job", "rule", "since", "limit", "cursor"})
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise bad_param("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def encode_cursor(alert_id: int) -> str:
+    return base64.urlsafe_b64encode(f"alerts:{alert_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    kind, _, number = raw.partition(":")
+    if kind != "alerts" or not number.isdigit():
+        raise bad_param("cursor", "is not a cursor of this list")
+    return int(number)
+
+
+def _status(deliveries: list[dict[str, Any]]) -> str:
+    """The alert's state across its webhooks: failed > pending > sent; none without any."""
+    statuses = {d["status"] for d in deliveries}
+    for status in ("failed", "pending", "sent"):
+        if status in statuses:
+            return status
+    return "none"
+
+
+def view(row: asyncpg.Record) -> dict[str, Any]:
+    deliveries = orjson.loads(row["deliveries"])
+    return {
+        "id": row["id"],
+        "rule": row["rule"],
+        "job": row["job"],
+        "run_id": row["run_id"],
+        "created_at": row["created_at"],
+        "text": row["text"],
+        "details": orjson.Fragment(row["details"]),
+        "status": _status(deliveries),
+        "deliveries": deliveries,
+    }
+
+
+@routes.get("/v1/alerts")
+@requires("read")
+async def list_alerts(request: web.Request) -> web.Response:
+    query = request.query
+    unknown = set(query) - PARAMS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise bad_param(name, f"unknown parameter; allowed: {', '.join(sorted(PARAMS))}")
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def where(fragment: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(fragment.replace("$?", f"${len(args)}"))
+
+    if "job" in query:
+        where("a.job = $?", query["job"])
+    if "rule" in query:
+        if query["rule"] not in RULES:
+            raise bad_param("rule", f"must be one of {', '.join(RULES)}")
+        where("a.rule = $?", query["rule"])
+    if "since" in query:
+        since: Any = query["since"]
+        with contextlib.suppress(ValueError):
+            since = float(since)  # epoch seconds
+        try:
+            where("a.created_at >= $?", parse_time(since, "since"))
+        except EventError as exc:
+            raise bad_param("since", str(exc)) from None
+    if "cursor" in query:
+        where("a.id < $?", decode_cursor(query["cursor"]))
+    limit = _limit(query.get("limit"))
+    text = sql.LIST_ALERTS.format(
+        where="WHERE " + " AND ".join(clauses) if clauses else "", limit=limit + 1
+    )
+    async with connection(request) as conn:
+        rows = await conn.fetch(text, *args)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response(
+        {
+            "items": [view(r) for r in rows],
+            "next_cursor": encode_cursor(rows[-1]["id"]) if more else None,
+        }
+    )

@@ -1,0 +1,221 @@
+"""A job's settings: schedule, grace, timeouts, alert rules and targets, anomaly band.
+
+A job without stored settings gets the defaults: no schedule (so never late or missed),
+no timeouts, every alert rule on, sent to the global webhooks, anomaly detection on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
+from ingestd.monitoring.webhooks import Target, TargetError, parse_target, view
+
+RULES = ("failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly")
+DEFAULT_GRACE = timedelta(minutes=5)
+MAX_WEBHOOKS = 10
+
+_FIELDS = frozenset(
+    {"every", "cron", "timezone", "grace", "max_duration", "heartbeat_timeout", "alerts",
+     "anomaly"}
+)  # fmt: skip
+_ALERT_FIELDS = frozenset({"webhooks", "global_webhooks", "rules", "failures_in_a_row"})
+_ANOMALY_FIELDS = frozenset({"enabled", "counters", "history", "min_history", "k"})
+
+
+class SettingsInvalid(ValueError):
+    """The settings document is wrong; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalySettings:
+    enabled: bool = True
+    #: Counters judged besides the duration; None: every counter with enough history.
+    counters: tuple[str, ...] | None = None
+    #: Recent successful runs that make the band, and how many are needed to judge at all.
+    history: int = 20
+    min_history: int = 10
+    #: Band half-width in robust standard deviations (1.4826 MAD) of log values.
+    k: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    job: str
+    schedule: Schedule | None = None
+    grace: timedelta = DEFAULT_GRACE
+    max_duration: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
+    webhooks: tuple[Target, ...] = ()
+    global_webhooks: bool = True
+    rules: frozenset[str] = frozenset(RULES)
+    failures_in_a_row: int = 3
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+
+    def alerts_doc(self) -> dict[str, Any]:
+        return {
+            "webhooks": [view(t) for t in self.webhooks],
+            "global_webhooks": self.global_webhooks,
+            "rules": [r for r in RULES if r in self.rules],
+            "failures_in_a_row": self.failures_in_a_row,
+        }
+
+    def anomaly_doc(self) -> dict[str, Any]:
+        a = self.anomaly
+        counters = None if a.counters is None else list(a.counters)
+        return {"enabled": a.enabled, "counters": counters, "history": a.history,
+                "min_history": a.min_history, "k": a.k}  # fmt: skip
+
+    def view(self) -> dict[str, Any]:
+        schedule = self.schedule.describe() if self.schedule is not None else {}
+        return {
+            "job": self.job,
+            "every": schedule.get("every"),
+            "cron": schedule.get("cron"),
+            "timezone": schedule.get("timezone"),
+            "grace": format_duration(self.grace),
+            "max_duration": _duration_or_none(self.max_duration),
+            "heartbeat_timeout": _duration_or_none(self.heartbeat_timeout),
+            "alerts": self.alerts_doc(),
+            "anomaly": self.anomaly_doc(),
+        }
+
+
+def _duration_or_none(value: timedelta | None) -> str | None:
+    return None if value is None else format_duration(value)
+
+
+def _object(value: Any, name: str, allowed: frozenset[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SettingsInvalid(f"{name} must be an object")
+    unknown = set(value) - allowed
+    if unknown:
+        raise SettingsInvalid(
+            f"unknown field(s) in {name}: {', '.join(sorted(unknown)[:5])}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    return value
+
+
+def _int(value: Any, name: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingsInvalid(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _optional_duration(value: Any, name: str) -> timedelta | None:
+    return None if value is None else parse_duration(value, name)
+
+
+def parse(job: str, document: Any) -> JobSettings:
+    """A PUT body into settings; fields left out take their defaults."""
+    body = _object(document, "the body", _FIELDS)
+    try:
+        schedule = Schedule.of(body.get("every"), body.get("cron"), body.get("timezone"))
+        grace = body.get("grace")
+        settings_grace = DEFAULT_GRACE if grace is None else parse_duration(grace, "grace")
+        max_duration = _optional_duration(body.get("max_duration"), "max_duration")
+        heartbeat = _optional_duration(body.get("heartbeat_timeout"), "heartbeat_timeout")
+        alerts = _object(body.get("alerts"), "alerts", _ALERT_FIELDS)
+        webhooks = alerts.get("webhooks") or []
+        if not isinstance(webhooks, list) or len(webhooks) > MAX_WEBHOOKS:
+            raise SettingsInvalid(f"alerts.webhooks must be a list of at most {MAX_WEBHOOKS}")
+        targets = tuple(dict.fromkeys(parse_target(w) for w in webhooks))
+    except (ScheduleError, TargetError) as exc:
+        raise SettingsInvalid(str(exc)) from None
+    global_webhooks = alerts.get("global_webhooks", True)
+    if not isinstance(global_webhooks, bool):
+        raise SettingsInvalid("alerts.global_webhooks must be true or false")
+    rules = alerts.get("rules", list(RULES))
+    if not isinstance(rules, list) or not set(rules) <= set(RULES):
+        raise SettingsInvalid(f"alerts.rules must be a list of: {', '.join(RULES)}")
+    return JobSettings(
+        job=job,
+        schedule=schedule,
+        grace=settings_grace,
+        max_duration=max_duration,
+        heartbeat_timeout=heartbeat,
+        webhooks=targets,
+        global_webhooks=global_webhooks,
+        rules=frozenset(rules),
+        failures_in_a_row=_int(alerts.get("failures_in_a_row"), "failures_in_a_row", 2, 1000, 3),
+        anomaly=_anomaly(_object(body.get("anomaly"), "anomaly", _ANOMALY_FIELDS)),
+    )
+
+
+def _anomaly(doc: dict[str, Any]) -> AnomalySettings:
+    enabled = doc.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise SettingsInvalid("anomaly.enabled must be true or false")
+    counters = doc.get("counters")
+    if counters is not None and (
+        not isinstance(counters, list) or not all(isinstance(c, str) and c for c in counters)
+    ):
+        raise SettingsInvalid("anomaly.counters must be a list of counter names, or null")
+    history = _int(doc.get("history"), "anomaly.history", 3, 1000, 20)
+    min_history = _int(doc.get("min_history"), "anomaly.min_history", 3, history, min(10, history))
+    k = doc.get("k", 4.0)
+    if isinstance(k, bool) or not isinstance(k, int | float) or not 1 <= k <= 100:
+        raise SettingsInvalid("anomaly.k must be a number from 1 to 100")
+    return AnomalySettings(
+        enabled=enabled,
+        counters=None if counters is None else tuple(dict.fromkeys(counters)),
+        history=history,
+        min_history=min_history,
+        k=float(k),
+    )
+
+
+def from_row(row: asyncpg.Record) -> JobSettings:
+    """Settings as stored in the jobs table (validated when they were stored)."""
+    schedule = None
+    if row["every"] is not None:
+        schedule = Schedule(every=row["every"])
+    elif row["cron"] is not None:
+        schedule = Schedule(cron=row["cron"], timezone=row["timezone"] or "UTC")
+    alerts = orjson.loads(row["alerts"])
+    anomaly = orjson.loads(row["anomaly"])
+    counters = anomaly.get("counters")
+    return JobSettings(
+        job=row["job"],
+        schedule=schedule,
+        grace=row["grace"],
+        max_duration=row["max_duration"],
+        heartbeat_timeout=row["heartbeat_timeout"],
+        webhooks=tuple(parse_target(w) for w in alerts.get("webhooks", [])),
+        global_webhooks=alerts.get("global_webhooks", True),
+        rules=frozenset(alerts.get("rules", RULES)),
+        failures_in_a_row=alerts.get("failures_in_a_row", 3),
+        anomaly=AnomalySettings(
+            enabled=anomaly.get("enabled", True),
+            counters=None if counters is None else tuple(counters),
+            history=anomaly.get("history", 20),
+            min_history=anomaly.get("min_history", 10),
+            k=float(anomaly.get("k", 4.0)),
+        ),
+    )
+
+
+def row_values(settings: JobSettings) -> tuple[Any, ...]:
+    """The jobs table's setting columns, in the order of monitoring/sql.py PUT_JOB."""
+    schedule = settings.schedule
+    return (
+        settings.job,
+        schedule.every if schedule is not None else None,
+        schedule.cron if schedule is not None else None,
+        schedule.timezone if schedule is not None and schedule.cron is not None else None,
+        settings.grace,
+        settings.max_duration,
+        settings.heartbeat_timeout,
+        orjson.dumps(settings.alerts_doc()).decode(),
+        orjson.dumps(settings.anomaly_doc()).decode(),
+    )
