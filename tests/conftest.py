@@ -1,5 +1,9 @@
 """Fixtures: one throwaway PostgreSQL for the session, a fresh database per test, and
-ingestd served for real, in-process (`server`) or as its own process (`ingestd`)."""
+ingestd served for real, in-process (`server`) or as its own process (`ingestd`).
+
+Each test's database is a copy of one migrated once per session (CREATE DATABASE ...
+TEMPLATE): migrating took most of a test's setup. The migrations themselves are tested on
+empty databases (`new_database(empty=True)`)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from ingestd.app import create_app
+from ingestd.db import database
 from ingestd.db.database import SCHEMA_READY
 from ingestd.ingest.service import INGEST
 from ingestd.ingest.writer import WRITER
@@ -36,6 +41,8 @@ from tests.pgcluster import ThrowawayCluster
 
 TOKENS_TEXT = "ingest-token:ingest read-token:read admin-token:ingest,read,admin"
 START_TIMEOUT_S = 30.0
+#: The database every test's database is copied from, migrated once per session.
+MIGRATED_TEMPLATE = "t_migrated_template"
 
 
 def dsn_for(base_dsn: str, database: str) -> str:
@@ -47,21 +54,61 @@ def dsn_for(base_dsn: str, database: str) -> str:
 def pg_cluster() -> Iterator[ThrowawayCluster]:
     base = Path(tempfile.mkdtemp(prefix="ingestd-test-"))
     cluster = ThrowawayCluster.from_env(base)
+    _in_thread(_make_template(cluster.dsn))
     yield cluster
     cluster.destroy()
     shutil.rmtree(base, ignore_errors=True)
 
 
+async def _make_template(dsn: str) -> None:
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{MIGRATED_TEMPLATE}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(dsn_for(dsn, MIGRATED_TEMPLATE))
+    try:
+        await database.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def _in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Runs a coroutine to its end on a loop of its own thread: callable from sync code
+    while the session's loop is running."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(work)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def create_database_sql(name: str, *, empty: bool = False) -> str:
+    template = "template1" if empty else MIGRATED_TEMPLATE
+    return f'CREATE DATABASE "{name}" TEMPLATE "{template}"'
+
+
 @pytest.fixture
-async def new_database(pg_cluster: ThrowawayCluster) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """Factory of empty databases on the session cluster, dropped afterwards."""
+async def new_database(
+    pg_cluster: ThrowawayCluster,
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Factory of databases on the session cluster, migrated unless `empty`, dropped
+    afterwards."""
     made: list[str] = []
 
-    async def make() -> str:
+    async def make(*, empty: bool = False) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
         conn = await asyncpg.connect(pg_cluster.dsn)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(create_database_sql(name, empty=empty))
         finally:
             await conn.close()
         made.append(name)
@@ -218,7 +265,6 @@ class IngestdProcess:
     def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run SQL on this ingestd's database; callable from sync tests."""
         result: list[dict[str, Any]] = []
-        failure: list[BaseException] = []
 
         async def run() -> None:
             conn = await asyncpg.connect(self.dsn)
@@ -227,17 +273,7 @@ class IngestdProcess:
             finally:
                 await conn.close()
 
-        def in_thread() -> None:
-            try:
-                asyncio.run(run())
-            except BaseException as exc:
-                failure.append(exc)
-
-        thread = threading.Thread(target=in_thread)
-        thread.start()
-        thread.join()
-        if failure:
-            raise failure[0]
+        _in_thread(run())
         return result
 
 
@@ -250,7 +286,7 @@ def _processes(
     def make(env: dict[str, str] | None = None) -> IngestdProcess:
         name = f"t_{uuid.uuid4().hex[:12]}"
         admin = IngestdProcess(pg_cluster.dsn, directory / "unused.log")
-        admin.query(f'CREATE DATABASE "{name}"')
+        admin.query(create_database_sql(name))
         process = IngestdProcess(
             dsn_for(pg_cluster.dsn, name),
             directory / f"ingestd-{len(made)}.log",

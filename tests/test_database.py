@@ -13,8 +13,8 @@ from ingestd.db import database
 
 
 @pytest.fixture
-async def conn(new_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(await new_database())
+async def conn(new_database: Callable[..., Awaitable[str]]) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(await new_database(empty=True))
     yield connection
     await connection.close()
 
@@ -38,9 +38,9 @@ async def test_runs_are_vacuumed_after_migrating(conn: asyncpg.Connection) -> No
 
 
 async def test_two_replicas_migrating_at_once_apply_each_migration_once(
-    new_database: Callable[[], Awaitable[str]],
+    new_database: Callable[..., Awaitable[str]],
 ) -> None:
-    dsn = await new_database()
+    dsn = await new_database(empty=True)
     a, b = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         results = await asyncio.gather(database.migrate(a), database.migrate(b))
