@@ -17,6 +17,16 @@ def stored(ingestd: Any, job: str) -> list[str]:
     return [r["message"] for r in rows]
 
 
+def committed(ingestd: Any, job: str, count: int) -> list[str]:
+    """The job's lines once `count` are in: a 202 answers before the writer commits."""
+
+    def enough() -> list[str]:
+        rows = stored(ingestd, job)
+        return rows if len(rows) >= count else []
+
+    return wait_until(enough, what=f"{count} lines of {job}")
+
+
 @pytest.mark.parametrize("status", ["503", "429"])
 def test_busy_answers_are_retried_after_retry_after_with_the_same_key(
     ingestd: Any, tmp_path: Path, status: str
@@ -40,7 +50,7 @@ def test_busy_answers_are_retried_after_retry_after_with_the_same_key(
     assert len({p.headers["Idempotency-Key"] for p in posts}) == 1
     assert elapsed >= 1.9  # two waits of Retry-After: 1
     assert client.stats().retries == 2
-    assert stored(ingestd, "busy") == [f"busy {i}" for i in range(5)]
+    assert committed(ingestd, "busy", 5) == [f"busy {i}" for i in range(5)]
     assert not list((tmp_path / "spool").glob("*.ndjson.gz"))
 
 
@@ -63,7 +73,7 @@ def test_an_answer_lost_after_storing_is_retried_without_duplicates(
     assert len(posts) == 3
     assert len({p.headers["Idempotency-Key"] for p in posts}) == 1
     assert client.stats().duplicate_batches == 1
-    assert stored(ingestd, "exactly-once") == [f"once {i}" for i in range(20)]
+    assert committed(ingestd, "exactly-once", 20) == [f"once {i}" for i in range(20)]
 
 
 def test_a_refused_batch_is_not_retried_and_is_kept_aside(
