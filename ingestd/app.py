@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ingestd import dashboard
-from ingestd import health
-from ingestd import metrics
+from ingestd import dashboard, health, metrics
 from ingestd.http.auth import make_auth_middleware
 from ingestd.http.problems import problem_middleware
 from ingestd.ingest import api as ingest_api

@@ -3,6 +3,7 @@ neither dies nor grows."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ingestd.read.params import encode_cursor
 from tests.conftest import IngestdProcess
 
 RUN = "6f897748-8453-4c94-a1b2-123456789abc"
@@ -70,6 +72,62 @@ CORPUS: list[tuple[str, bytes, dict[str, str], int, str]] = [
      "Idempotency-Key"),
     ("bad wait", one({"message": "m"}), JSON, 400, "wait"),
 ]  # fmt: skip
+NOW = "2026-01-01T00:00:00+00:00"
+BIG = 2**63  # one past the largest bigint
+
+
+def alerts_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def settings(**body: Any) -> bytes:
+    return orjson.dumps(body)
+
+
+# Requests with hostile parameters or settings: (name, method, path, body, status, text).
+PARAM_CORPUS: list[tuple[str, str, str, bytes, int, str]] = [
+    ("alert rules as lists", "PUT", "/v1/jobs/j", settings(alerts={"rules": [["failed"]]}),
+     400, "alerts.rules"),
+    ("alert rules as objects", "PUT", "/v1/jobs/j", settings(alerts={"rules": [{}]}),
+     400, "alerts.rules"),
+    ("over-long timezone", "PUT", "/v1/jobs/j", settings(cron="0 * * * *", timezone="a" * 300),
+     400, "timezone"),
+    ("timezone a directory", "PUT", "/v1/jobs/j", settings(cron="0 * * * *", timezone="Europe"),
+     400, "not a known time zone"),
+    ("timezone not a zone file", "PUT", "/v1/jobs/j",
+     settings(cron="0 * * * *", timezone="zone.tab"), 400, "not a known time zone"),
+    ("timezone with NUL", "PUT", "/v1/jobs/j", settings(cron="0 * * * *", timezone="UTC\0"),
+     400, "not a known time zone"),
+    ("impossible cron", "PUT", "/v1/jobs/j", settings(cron="0 0 30 2 *"), 400, "never"),
+    ("NUL in an anomaly counter", "PUT", "/v1/jobs/j", settings(anomaly={"counters": ["a\0"]}),
+     400, "anomaly.counters"),
+    ("NUL in a webhook URL", "PUT", "/v1/jobs/j",
+     settings(alerts={"webhooks": ["https://example.test/\0"]}), 400, "webhook URL"),
+    ("NUL in a webhook object", "PUT", "/v1/jobs/j",
+     settings(alerts={"webhooks": [{"url": "https://ex\0ample.test/"}]}), 400, "webhook URL"),
+    ("NUL in the alerts job filter", "GET", "/v1/alerts?job=a%00b", b"", 400, "job"),
+    ("NUL in the runs job filter", "GET", "/v1/runs?job=a%00b", b"", 400, "job"),
+    ("NUL in by=attr.*", "GET", "/v1/stats/errors?by=attr.a%00b", b"", 400, "by"),
+    ("NUL in a ping job", "GET", "/ping/a%00b", b"", 400, "job"),
+    ("NUL in a ping start's job", "POST", "/ping/a%00b/start", b"", 400, "job"),
+    ("runs cursor in year 1", "GET",
+     "/v1/runs?cursor=" + encode_cursor("runs", ["0001-01-01T00:00:00+14:00", RUN]), b"",
+     400, "cursor"),
+    ("logs cursor in year 1", "GET",
+     "/v1/logs?cursor=" + encode_cursor("logs", ["0001-01-01T00:00:00+00:00", 1]), b"",
+     400, "cursor"),
+    ("logs cursor id 2^63", "GET", "/v1/logs?cursor=" + encode_cursor("logs", [NOW, BIG]), b"",
+     400, "cursor"),
+    ("error logs cursor id 2^63", "GET",
+     "/v1/logs?min_level=error&cursor=" + encode_cursor("logs", [NOW, BIG]), b"", 400, "cursor"),
+    ("run logs cursor id 2^63", "GET",
+     f"/v1/runs/{RUN}/logs?cursor=" + encode_cursor("run-logs", [NOW, BIG]), b"", 400, "cursor"),
+    ("alerts cursor id 2^63", "GET", "/v1/alerts?cursor=" + alerts_cursor(f"alerts:{BIG}"), b"",
+     400, "cursor"),
+    ("alerts cursor of superscript digits", "GET",
+     "/v1/alerts?cursor=" + alerts_cursor("alerts:\u00b2"), b"", 400, "cursor"),
+    ("alerts limit of superscript digits", "GET", "/v1/alerts?limit=%C2%B2", b"", 400, "limit"),
+]  # fmt: skip
 WRONG_TYPES = {
     "message": [1, None, [], {}],
     "ts": [True, [], {}],
@@ -92,6 +150,17 @@ def request(served: IngestdProcess, body: bytes, headers: dict[str, str], path: 
         )
         answer = connection.getresponse()
         return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+def call(served: IngestdProcess, method: str, path: str, body: bytes) -> tuple[int, Any, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+    try:
+        headers = {"Authorization": "Bearer admin-token", "Content-Type": "application/json"}
+        connection.request(method, path, body=body or None, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type"), answer.read()
     finally:
         connection.close()
 
@@ -120,6 +189,17 @@ def test_each_hostile_request_gets_its_documented_answer(
         assert answer_headers["Content-Type"] == "application/problem+json"
         assert orjson.loads(answer)["status"] == status
     assert text.encode() in answer
+
+
+@pytest.mark.parametrize(("name", "method", "path", "body", "status", "text"), PARAM_CORPUS,
+                         ids=[c[0] for c in PARAM_CORPUS])  # fmt: skip
+def test_each_hostile_parameter_or_setting_is_a_400_that_says_what_is_wrong(
+    served: IngestdProcess, name: str, method: str, path: str, body: bytes, status: int, text: str
+) -> None:
+    got, content_type, answer = call(served, method, path, body)
+    assert got == status, answer[:300]
+    assert content_type == "application/problem+json"
+    assert text in orjson.loads(answer)["detail"]
 
 
 @pytest.mark.parametrize("field", sorted(WRONG_TYPES))

@@ -18,20 +18,13 @@ from ingestd.ingest.events import EventError, parse_time
 from ingestd.monitoring import sql
 from ingestd.monitoring.job_settings import RULES
 from ingestd.monitoring.setup import connection
+from ingestd.read.params import MAX_ID, Params
 
 routes = web.RouteTableDef()
 
 PARAMS = frozenset({"job", "rule", "since", "limit", "cursor"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise bad_param("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
-    return int(text)
 
 
 def encode_cursor(alert_id: int) -> str:
@@ -44,8 +37,11 @@ def decode_cursor(text: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     kind, _, number = raw.partition(":")
-    if kind != "alerts" or not number.isdigit():
+    # isdigit() alone lets '²' through, which int() refuses; ids are bigints.
+    if kind != "alerts" or not (number.isascii() and number.isdigit()):
         raise bad_param("cursor", "is not a cursor of this list")
+    if int(number) > MAX_ID:
+        raise bad_param("cursor", "is damaged: its alert id is out of range")
     return int(number)
 
 
@@ -76,11 +72,8 @@ def view(row: asyncpg.Record) -> dict[str, Any]:
 @routes.get("/v1/alerts")
 @requires("read")
 async def list_alerts(request: web.Request) -> web.Response:
+    params = Params.of(request, PARAMS)
     query = request.query
-    unknown = set(query) - PARAMS
-    if unknown:
-        name = sorted(unknown)[0]
-        raise bad_param(name, f"unknown parameter; allowed: {', '.join(sorted(PARAMS))}")
     clauses: list[str] = []
     args: list[Any] = []
 
@@ -88,8 +81,9 @@ async def list_alerts(request: web.Request) -> web.Response:
         args.append(value)
         clauses.append(fragment.replace("$?", f"${len(args)}"))
 
-    if "job" in query:
-        where("a.job = $?", query["job"])
+    job = params.text("job")
+    if job is not None:
+        where("a.job = $?", job)
     if "rule" in query:
         if query["rule"] not in RULES:
             raise bad_param("rule", f"must be one of {', '.join(RULES)}")
@@ -104,7 +98,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             raise bad_param("since", str(exc)) from None
     if "cursor" in query:
         where("a.id < $?", decode_cursor(query["cursor"]))
-    limit = _limit(query.get("limit"))
+    limit = params.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     text = sql.LIST_ALERTS.format(
         where="WHERE " + " AND ".join(clauses) if clauses else "", limit=limit + 1
     )

@@ -19,6 +19,7 @@ from ingestd.monitoring.webhooks import Target, TargetError, parse_target, view
 RULES = ("failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly")
 DEFAULT_GRACE = timedelta(minutes=5)
 MAX_WEBHOOKS = 10
+MAX_COUNTER_CHARS = 200
 
 _FIELDS = frozenset(
     {"every", "cron", "timezone", "grace", "max_duration", "heartbeat_timeout", "alerts",
@@ -136,7 +137,8 @@ def parse(job: str, document: Any) -> JobSettings:
     if not isinstance(global_webhooks, bool):
         raise SettingsInvalid("alerts.global_webhooks must be true or false")
     rules = alerts.get("rules", list(RULES))
-    if not isinstance(rules, list) or not set(rules) <= set(RULES):
+    # Each item is checked to be a name before set(): a list in the list is unhashable.
+    if not isinstance(rules, list) or not all(isinstance(r, str) and r in RULES for r in rules):
         raise SettingsInvalid(f"alerts.rules must be a list of: {', '.join(RULES)}")
     return JobSettings(
         job=job,
@@ -158,9 +160,16 @@ def _anomaly(doc: dict[str, Any]) -> AnomalySettings:
         raise SettingsInvalid("anomaly.enabled must be true or false")
     counters = doc.get("counters")
     if counters is not None and (
-        not isinstance(counters, list) or not all(isinstance(c, str) and c for c in counters)
+        not isinstance(counters, list)
+        or not all(isinstance(c, str) and 0 < len(c) <= MAX_COUNTER_CHARS for c in counters)
     ):
-        raise SettingsInvalid("anomaly.counters must be a list of counter names, or null")
+        raise SettingsInvalid(
+            f"anomaly.counters must be a list of counter names of 1-{MAX_COUNTER_CHARS} "
+            "characters, or null"
+        )
+    if counters is not None and any("\x00" in c for c in counters):
+        # The settings are stored as jsonb, which cannot hold U+0000.
+        raise SettingsInvalid("anomaly.counters: a counter name must not contain NUL characters")
     history = _int(doc.get("history"), "anomaly.history", 3, 1000, 20)
     min_history = _int(doc.get("min_history"), "anomaly.min_history", 3, history, min(10, history))
     k = doc.get("k", 4.0)

@@ -22,7 +22,7 @@ from ingestd.db.database import POOL
 from ingestd.http.auth import requires
 from ingestd.http.problems import Problem, bad_param
 from ingestd.ingest.api import committed
-from ingestd.ingest.events import Event, EventError, parse_event, parse_uuid
+from ingestd.ingest.events import MAX_NAME_CHARS, Event, EventError, parse_event, parse_uuid
 from ingestd.ingest.payload import read_body
 from ingestd.ingest.service import INGEST
 from ingestd.monitoring.clock import CLOCK
@@ -79,6 +79,16 @@ def _client(request: web.Request) -> str:
     return f"a:{request.remote}"
 
 
+def _job(request: web.Request) -> str:
+    """The job named in the path, refused here if no event could carry it unchanged."""
+    job = request.match_info["job"]
+    if len(job) > MAX_NAME_CHARS:
+        raise Problem(400, "Bad Request", f"the job name is over {MAX_NAME_CHARS} characters")
+    if "\x00" in job:  # PostgreSQL cannot compare text with U+0000
+        raise Problem(400, "Bad Request", "the job name must not contain NUL characters")
+    return job
+
+
 async def _latest_active_run(request: web.Request, job: str) -> str | None:
     async with request.app[POOL].acquire() as conn:
         run_id: str | None = await conn.fetchval(LATEST_ACTIVE_RUN, job)
@@ -123,7 +133,7 @@ async def _accept(
     request: web.Request, key: str | None
 ) -> tuple[str | None, asyncio.Future[None] | None]:
     """Queue the ping's events: (its run id, the future of their commit; None if no event)."""
-    job = request.match_info["job"]
+    job = _job(request)
     kind, status, exit_code = _action(request.match_info.get("action"))
     rid = request.query.get("rid")
     if rid is not None:

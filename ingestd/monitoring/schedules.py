@@ -6,17 +6,19 @@ time zones by zoneinfo, so a 02:30 job on a day that skips 02:30 runs when the c
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)")
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 #: Slots counted at most when looking back over a long silence.
 MAX_SLOTS = 1000
+MAX_CRON_CHARS = 200
 
 
 class ScheduleError(ValueError):
@@ -76,16 +78,26 @@ class Schedule:
             return cls(every=period)
         if cron is None:
             return None
-        if not isinstance(cron, str) or not croniter.is_valid(cron.strip()):
+        if not isinstance(cron, str) or len(cron) > MAX_CRON_CHARS:
+            raise ScheduleError(f"cron must be a cron line of at most {MAX_CRON_CHARS} characters")
+        if not croniter.is_valid(cron.strip()):
             raise ScheduleError(f"cron: {cron!r} is not a valid cron expression")
         zone = "UTC" if timezone is None else timezone
         if not isinstance(zone, str):
             raise ScheduleError(f"timezone must be a name like 'Europe/Berlin', not {zone!r}")
+        if zone not in _zone_names():
+            # Checked against the list, not by opening the file: ZoneInfo('Europe') or a
+            # 300-character name raise OSError, and 'zone.tab' is a file but not a zone.
+            raise ScheduleError(f"timezone: {_clip(zone)} is not a known time zone")
+        schedule = cls(cron=" ".join(cron.split()), timezone=zone)
         try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"timezone: {zone!r} is not a known time zone") from None
-        return cls(cron=" ".join(cron.split()), timezone=zone)
+            schedule.next_after(datetime.now(UTC))
+        except CroniterBadDateError:
+            # Valid field by field, yet no date has them all: '0 0 30 2 *' (30 February).
+            raise ScheduleError(
+                f"cron: {cron!r} never comes round: no date matches all of its fields"
+            ) from None
+        return schedule
 
     def next_after(self, when: datetime) -> datetime:
         """The first expected start strictly after `when`."""
@@ -115,3 +127,13 @@ class Schedule:
             return {"every": format_duration(self.every)}
         assert self.cron is not None
         return {"cron": self.cron, "timezone": self.timezone}
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _clip(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

@@ -25,6 +25,9 @@ class TargetError(ValueError):
 def check_url(url: object) -> str:
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise TargetError(f"a webhook URL must be a non-empty string, not {url!r}")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in url):
+        # NUL cannot be stored in jsonb, and no HTTP client sends a control character.
+        raise TargetError(f"a webhook URL must not contain control characters, not {url!r}")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"a webhook URL must be http:// or https://, not {url!r}")

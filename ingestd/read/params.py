@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ingestd.http.problems import bad_param
-from ingestd.ingest.events import EventError, parse_time, parse_uuid
+from ingestd.ingest.events import MAX_TS, MIN_TS, EventError, parse_time, parse_uuid
 from ingestd.ingest.vocab import LEVEL_ALIASES, LEVELS, MAX_LEVELNO, MIN_LEVELNO, STATUS_ALIASES
 
 DEFAULT_LIMIT = 50
@@ -31,6 +31,7 @@ MAX_RECENT_RUNS = 100
 MAX_TEXT = 200
 MAX_QUERY_TEXT = 200
 ATTR_PREFIX = "attr."
+MAX_ID = 2**63 - 1
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d|w)\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -286,7 +287,11 @@ def cursor_time(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise bad_param("cursor", "is damaged") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Every stored time is in this range; outside it, date arithmetic overflows (year 1).
+    if not MIN_TS <= parsed <= MAX_TS:
+        raise bad_param("cursor", "is damaged: its time is outside 1970-9999")
+    return parsed
 
 
 def cursor_uuid(value: Any) -> str:
@@ -298,6 +303,8 @@ def cursor_uuid(value: Any) -> str:
 def cursor_int(value: Any) -> int:
     if not isinstance(value, int):
         raise bad_param("cursor", "is damaged")
+    if not 0 <= value <= MAX_ID:  # ids are bigints
+        raise bad_param("cursor", "is damaged: its id is out of range")
     return value
 
 

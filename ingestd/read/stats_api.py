@@ -111,6 +111,8 @@ def _error_key(params: Params, where: Where) -> tuple[str, str]:
     if by in sql.ERROR_KEYS:
         return by, sql.ERROR_KEYS[by]
     if by.startswith(ATTR_PREFIX) and 0 < len(by) - len(ATTR_PREFIX) <= MAX_TEXT:
+        if "\x00" in by:  # PostgreSQL cannot compare text with U+0000
+            raise bad_param("by", "must not contain NUL characters")
         return by, sql.ERROR_ATTR_KEY.format(param=where.param(by[len(ATTR_PREFIX) :]))
     raise bad_param("by", f"must be one of {', '.join(ERROR_BY)}, not {by[:60]!r}")
 
