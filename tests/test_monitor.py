@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -201,6 +202,44 @@ async def test_two_monitors_on_one_database_send_one_alert(
     assert receiver.attempts == 1
     assert len(await missed_runs(first, "shared")) == 1
     assert len(await alerts(first)) == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "stored"),
+    [
+        ("cron", "0 0 30 2 *"),  # stored before impossible cron lines were refused
+        ("timezone", "Mars/Olympus"),
+        ("alerts", '{"webhooks": ["ftp://old.example/hook"]}'),
+    ],
+)
+async def test_one_job_that_cannot_be_judged_does_not_stop_the_others(
+    server_factory: Factory, receiver: Receiver, caplog: pytest.LogCaptureFixture, column: str,
+    stored: str
+) -> None:  # fmt: skip
+    caplog.set_level(logging.ERROR, logger="ingestd.monitor")
+    server = await watched(server_factory, receiver)
+    t0 = freeze(server)
+    await put_job(server, "broken", cron="0 * * * *")
+    await server.db.execute(f"UPDATE jobs SET {column} = $1 WHERE job = 'broken'", stored)
+    await put_job(server, "heartbeat", every="1m", grace="10s")
+    await send(server, run("broken", t0, seconds=1), run("heartbeat", t0, seconds=1))
+    advance(server, seconds=75)
+    await send(server, run("other", t0, status="failed"))
+    await tick(server)
+
+    monitor = server.app[MONITOR]
+    assert monitor.stats.failed_ticks == 0
+    assert monitor.stats.failed_jobs == 1
+    assert (await job(server, "heartbeat"))["health"] == "missed"
+    received = await receiver.wait_for(2)
+    assert sorted((a["job"], a["rule"]) for a in received) == [
+        ("heartbeat", "missed"),
+        ("other", "failed"),
+    ]
+    [logged] = [r for r in caplog.records if r.name == "ingestd.monitor"]
+    assert "'broken'" in logged.getMessage()
+    async with server.http.get("metrics") as answer:
+        assert "ingestd_monitor_job_failures_total 1.0" in await answer.text()
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,11 @@ as the tick's state, keyed per occurrence, and delivered by alerts.Dispatcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,6 +128,8 @@ class MonitorStats:
     anomalies: int = 0
     alerts: int = 0
     failed_ticks: int = 0
+    #: Judgements of one job that raised (logged with the job); the tick went on without them.
+    failed_jobs: int = 0
 
 
 class CommitTimeout(Exception):
@@ -146,6 +149,8 @@ class _Tick:
     #: Finished runs judged, with the status judged: remembered once the tick commits.
     judged: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     cursor: datetime | None = None
+    #: Jobs whose judgement raised: left out of the rest of the tick.
+    broken: set[str] = field(default_factory=set)
 
 
 class Monitor:
@@ -200,9 +205,13 @@ class Monitor:
             await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
             self.stats.ticks += 1
             jobs = await conn.fetch(sql.MONITORED_JOBS)
-            settings = {row["job"]: job_settings.from_row(row) for row in jobs}
+            settings: dict[str, JobSettings] = {}
             for row in jobs:
-                self._judge_schedule(tick, settings[row["job"]], row)
+                with self._alone(tick, row["job"], "its settings cannot be read"):
+                    settings[row["job"]] = job_settings.from_row(row)
+                if row["job"] in settings:
+                    with self._alone(tick, row["job"], "its schedule cannot be judged"):
+                        self._judge_schedule(tick, settings[row["job"]], row)
             await self._judge_active_runs(conn, tick, settings)
             await self._submit(tick)
             await self._judge_finished_runs(conn, tick, settings)
@@ -219,6 +228,19 @@ class Monitor:
         if new and self.on_alerts is not None:
             self.on_alerts()
         return True
+
+    @contextlib.contextmanager
+    def _alone(self, tick: _Tick, job: str, what: str) -> Iterator[None]:
+        """One job's judgement: should it raise, the job is left out of this tick (logged and
+        counted), and the other jobs are judged. The database's errors end the tick as ever."""
+        try:
+            yield
+        except TICK_ERRORS:
+            raise
+        except Exception:
+            self.stats.failed_jobs += 1
+            tick.broken.add(job)
+            log.exception("monitor: job %r left out of this tick: %s", job, what)
 
     def _judge_schedule(self, tick: _Tick, settings: JobSettings, row: asyncpg.Record) -> None:
         verdict = judge_schedule(
@@ -263,30 +285,34 @@ class Monitor:
         if not watched:
             return
         for run in await conn.fetch(sql.ACTIVE_RUNS, watched):
-            s = settings[run["job"]]
-            silent_since = run["last_event_at"] or run["started_at"]
-            if s.max_duration is not None and tick.now - run["started_at"] > s.max_duration:
-                kind, why = "max_duration", f"ran longer than {format_duration(s.max_duration)}"
-            elif s.heartbeat_timeout is not None and tick.now - silent_since > s.heartbeat_timeout:
-                kind = "heartbeat_timeout"
-                why = f"silent for longer than {format_duration(s.heartbeat_timeout)}"
-            else:
-                continue
-            self.stats.timed_out += 1
-            log.info("run %s of %s timed out: %s", run["run_id"], run["job"], why)
-            tick.events.append(
-                self._event(
-                    {
-                        "kind": "run",
-                        "run_id": run["run_id"],
-                        "status": "timed_out",
-                        "finished_at": tick.now.isoformat(),
-                        "error": {"type": "TimedOut", "message": why},
-                        "attrs": {"timed_out": kind},
-                    },
-                    tick.now,
-                )
+            if run["job"] not in tick.broken:
+                with self._alone(tick, run["job"], "its running runs cannot be judged"):
+                    self._judge_active(tick, settings[run["job"]], run)
+
+    def _judge_active(self, tick: _Tick, s: JobSettings, run: asyncpg.Record) -> None:
+        silent_since = run["last_event_at"] or run["started_at"]
+        if s.max_duration is not None and tick.now - run["started_at"] > s.max_duration:
+            kind, why = "max_duration", f"ran longer than {format_duration(s.max_duration)}"
+        elif s.heartbeat_timeout is not None and tick.now - silent_since > s.heartbeat_timeout:
+            kind = "heartbeat_timeout"
+            why = f"silent for longer than {format_duration(s.heartbeat_timeout)}"
+        else:
+            return
+        self.stats.timed_out += 1
+        log.info("run %s of %s timed out: %s", run["run_id"], run["job"], why)
+        tick.events.append(
+            self._event(
+                {
+                    "kind": "run",
+                    "run_id": run["run_id"],
+                    "status": "timed_out",
+                    "finished_at": tick.now.isoformat(),
+                    "error": {"type": "TimedOut", "message": why},
+                    "attrs": {"timed_out": kind},
+                },
+                tick.now,
             )
+        )
 
     async def _judge_finished_runs(
         self, conn: Conn, tick: _Tick, settings: dict[str, JobSettings]
@@ -314,11 +340,14 @@ class Monitor:
     ) -> None:
         run_id, status = run["run_id"], run["status"]
         seen = self._seen.get(run_id)
-        if seen is not None and seen[0] == status:
+        if (seen is not None and seen[0] == status) or run["job"] in tick.broken:
+            return  # a broken job's runs are not remembered: read again, within OVERLAP
+        s = settings.get(run["job"]) or JobSettings(run["job"])
+        with self._alone(tick, run["job"], f"its run {run_id} cannot be judged"):
+            alerts, mark = await rules.judge_run(conn, run, s, self._targets(s))
+        if run["job"] in tick.broken:
             return
         tick.judged[run_id] = (status, run["updated_at"])
-        s = settings.get(run["job"]) or JobSettings(run["job"])
-        alerts, mark = await rules.judge_run(conn, run, s, self._targets(s))
         tick.alerts.extend(alerts)
         if mark is not None:
             self.stats.anomalies += 1

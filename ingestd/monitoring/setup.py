@@ -121,6 +121,9 @@ class _WatchMetrics(Collector):
                                       monitor.stats.ticks),
             "ingestd_monitor_failed_ticks": ("Monitor ticks that failed (retried next tick).",
                                              monitor.stats.failed_ticks),
+            "ingestd_monitor_job_failures": ("Jobs left out of a tick because judging them "
+                                             "raised (logged with the job).",
+                                             monitor.stats.failed_jobs),
             "ingestd_runs_missed": ("Missed runs recorded.", monitor.stats.missed),
             "ingestd_runs_timed_out": ("Runs marked timed_out by the monitor.",
                                        monitor.stats.timed_out),
