@@ -126,6 +126,19 @@ async def test_bad_settings_are_refused_with_the_reason(
     assert says in problem["detail"]
 
 
+async def test_settings_stored_before_a_rule_was_tightened_still_read(server: Served) -> None:
+    await put_job(server, "older", every="1h")
+    stored = orjson.dumps({"webhooks": ["https://example.test/a\tb"]}).decode()
+    await server.db.execute("UPDATE jobs SET alerts = $1::jsonb WHERE job = 'older'", stored)
+    async with server.http.get("v1/jobs/older") as answer:
+        assert answer.status == 200
+        assert (await answer.json())["alerts"]["webhooks"] == ["https://example.test/a\tb"]
+    body = orjson.dumps({"alerts": {"webhooks": ["https://example.test/a\tb"]}})
+    async with server.http.put("v1/jobs/older", data=body) as answer:
+        assert answer.status == 400  # but it is not taken again
+        assert "control characters" in (await answer.json())["detail"]
+
+
 async def test_changing_settings_needs_the_admin_scope(
     server_factory: Callable[..., Awaitable[Served]],
 ) -> None:

@@ -209,7 +209,7 @@ async def test_two_monitors_on_one_database_send_one_alert(
     [
         ("cron", "0 0 30 2 *"),  # stored before impossible cron lines were refused
         ("timezone", "Mars/Olympus"),
-        ("alerts", '{"webhooks": ["ftp://old.example/hook"]}'),
+        ("anomaly", '{"k": "high"}'),
     ],
 )
 async def test_one_job_that_cannot_be_judged_does_not_stop_the_others(

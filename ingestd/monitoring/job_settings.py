@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
-from ingestd.monitoring.webhooks import Target, TargetError, parse_target, view
+from ingestd.monitoring.webhooks import Target, TargetError, parse_target, stored_target, view
 
 RULES = ("failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly")
 DEFAULT_GRACE = timedelta(minutes=5)
@@ -200,7 +200,7 @@ def from_row(row: asyncpg.Record) -> JobSettings:
         grace=row["grace"],
         max_duration=row["max_duration"],
         heartbeat_timeout=row["heartbeat_timeout"],
-        webhooks=tuple(parse_target(w) for w in alerts.get("webhooks", [])),
+        webhooks=tuple(stored_target(w) for w in alerts.get("webhooks", [])),
         global_webhooks=alerts.get("global_webhooks", True),
         rules=frozenset(alerts.get("rules", RULES)),
         failures_in_a_row=alerts.get("failures_in_a_row", 3),

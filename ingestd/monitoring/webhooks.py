@@ -49,6 +49,14 @@ def parse_target(value: object) -> Target:
     raise TargetError(f"a webhook is a URL or an object with url and format, not {value!r}")
 
 
+def stored_target(value: str | dict[str, str]) -> Target:
+    """A target as job settings store it (view()), read without checking it again: a rule
+    tightened since it was stored must not make the job's settings unreadable."""
+    if isinstance(value, str):
+        return Target(value)
+    return Target(value["url"], value.get("format", "json"))
+
+
 def parse_targets_text(text: str) -> tuple[Target, ...]:
     """Whitespace-separated URLs; `slack:` before one sends the Slack format to it."""
     targets = []
