@@ -105,6 +105,8 @@ PARAM_CORPUS: list[tuple[str, str, str, bytes, int, str]] = [
      settings(alerts={"webhooks": ["https://example.test/\0"]}), 400, "webhook URL"),
     ("NUL in a webhook object", "PUT", "/v1/jobs/j",
      settings(alerts={"webhooks": [{"url": "https://ex\0ample.test/"}]}), 400, "webhook URL"),
+    ("webhook URL with a broken IPv6 host", "PUT", "/v1/jobs/j",
+     settings(alerts={"webhooks": ["https://[::1/hook"]}), 400, "webhook URL"),
     ("NUL in the alerts job filter", "GET", "/v1/alerts?job=a%00b", b"", 400, "job"),
     ("NUL in the runs job filter", "GET", "/v1/runs?job=a%00b", b"", 400, "job"),
     ("NUL in by=attr.*", "GET", "/v1/stats/errors?by=attr.a%00b", b"", 400, "by"),

@@ -28,8 +28,12 @@ def check_url(url: object) -> str:
     if any(ord(c) < 0x20 or c == "\x7f" for c in url):
         # NUL cannot be stored in jsonb, and no HTTP client sends a control character.
         raise TargetError(f"a webhook URL must not contain control characters, not {url!r}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError as exc:  # 'https://[::1': a bracketed host that is no IP address
+        raise TargetError(f"a webhook URL must be a valid URL, not {url!r}: {exc}") from None
+    if not usable:
         raise TargetError(f"a webhook URL must be http:// or https://, not {url!r}")
     return url
 
