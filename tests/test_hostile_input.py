@@ -128,6 +128,9 @@ PARAM_CORPUS: list[tuple[str, str, str, bytes, int, str]] = [
      400, "cursor"),
     ("alerts cursor of superscript digits", "GET",
      "/v1/alerts?cursor=" + alerts_cursor("alerts:\u00b2"), b"", 400, "cursor"),
+    ("log level of superscript digits", "GET", "/v1/logs?level=%C2%B2", b"", 400, "level"),
+    ("run log min_level of superscript digits", "GET", f"/v1/runs/{RUN}/logs?min_level=%C2%B2",
+     b"", 400, "min_level"),
     ("alerts limit of superscript digits", "GET", "/v1/alerts?limit=%C2%B2", b"", 400, "limit"),
 ]  # fmt: skip
 WRONG_TYPES = {

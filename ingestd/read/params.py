@@ -149,7 +149,7 @@ class Params:
         numbers: set[int] = set()
         for value in values:
             low = level_value(name, value)
-            if value.isdigit():
+            if value.isascii() and value.isdigit():
                 numbers.add(low)
             else:
                 higher = [b for b in _LEVEL_BOUNDS if b > low]
@@ -245,7 +245,8 @@ def time_value(name: str, raw: str, now: datetime) -> datetime:
 
 def level_value(name: str, raw: str) -> int:
     text = raw.strip().lower()
-    if text.isdigit() and MIN_LEVELNO <= int(text) <= MAX_LEVELNO:
+    # isascii(): str.isdigit() also takes '²', which int() refuses.
+    if text.isascii() and text.isdigit() and MIN_LEVELNO <= int(text) <= MAX_LEVELNO:
         return int(text)
     levelno = LEVEL_ALIASES.get(text)
     if levelno is None:
