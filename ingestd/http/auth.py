@@ -19,6 +19,12 @@ Tokens = dict[bytes, frozenset[str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
+#: Who sent a request, for per-client limits: the token it resolved to (however the header
+#: was spelt), or the client's address when ingestd is open. Set on routes that need a scope.
+CLIENT = web.RequestKey("client", str)
+#: The scopes the request was granted (all of them when ingestd is open).
+GRANTED = web.RequestKey("granted", frozenset)
+
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
@@ -65,14 +71,28 @@ def _presented_token(request: web.Request, query_token: bool) -> str | None:
     return None
 
 
+def client_of(request: web.Request) -> str:
+    """Who is sending, for rate limits: the resolved token, else the client's address."""
+    return request.get(CLIENT) or f"a:{request.remote}"
+
+
+def granted(request: web.Request, scope: str) -> bool:
+    """Whether the request's token has `scope` (always, when ingestd is open)."""
+    return scope in request.get(GRANTED, frozenset())
+
+
 def make_auth_middleware(tokens: Tokens) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route_handler = request.match_info.handler
         scope: str | None = getattr(route_handler, "ingestd_scope", None)
-        if scope is None or not tokens:
-            # Unmarked routes are the open ones (health, metrics, dashboard); with no
-            # tokens configured the daemon is open (Settings.check guards the bind).
+        if scope is None:
+            return await handler(request)  # the open routes: health, metrics, dashboard
+        if not tokens:
+            # No tokens configured: the daemon is open (Settings.check guards the bind), and
+            # any Authorization header is meaningless, so it cannot name a client either.
+            request[CLIENT] = f"a:{request.remote}"
+            request[GRANTED] = SCOPES
             return await handler(request)
         presented = _presented_token(request, getattr(route_handler, "ingestd_query_token", False))
         if presented is None:
@@ -92,6 +112,8 @@ def make_auth_middleware(tokens: Tokens) -> Callable[..., Awaitable[web.StreamRe
             )
         if scope not in scopes:
             raise Problem(403, "Forbidden", f"this token lacks the '{scope}' scope")
+        request[CLIENT] = "t:" + _digest(presented).hex()[:32]
+        request[GRANTED] = scopes
         return await handler(request)
 
     return auth_middleware

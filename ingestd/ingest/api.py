@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ingestd.http.auth import requires
+from ingestd.http.auth import client_of, requires
 from ingestd.http.problems import Problem, bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
@@ -49,17 +48,9 @@ async def _accept(
             errors=rejected[:100],
         )
     if ingest.rate_limiter is not None:
-        ingest.check_rate(_client_of(request), len(events))
+        ingest.check_rate(client_of(request), len(events))
     answer = {"accepted": len(events), "rejected": rejected, "duplicate": False}
     return answer, await ingest.submit(events, len(body), answer, key=key, wait=wait)
-
-
-def _client_of(request: web.Request) -> str:
-    """Who is sending, for rate limits: the token when there is one, else the address."""
-    authorization = request.headers.get("Authorization")
-    if authorization:
-        return "t:" + hashlib.sha256(authorization.encode(errors="replace")).hexdigest()[:16]
-    return f"a:{request.remote}"
 
 
 @routes.post("/v1/events")

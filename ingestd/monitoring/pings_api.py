@@ -11,7 +11,6 @@ text, comes once they are committed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ingestd.db.database import POOL
-from ingestd.http.auth import requires
+from ingestd.http.auth import client_of, requires
 from ingestd.http.problems import Problem, bad_param
 from ingestd.ingest.api import committed
 from ingestd.ingest.events import MAX_NAME_CHARS, Event, EventError, parse_event, parse_uuid
@@ -69,14 +68,6 @@ def body_lines(body: bytes) -> list[str]:
         cut = len(lines) - MAX_LINES + 1
         lines = [f"… {cut} earlier lines not stored", *lines[cut:]]
     return lines
-
-
-def _client(request: web.Request) -> str:
-    """Who is sending, for rate limits: the token (header or query), else the address."""
-    token = request.headers.get("Authorization") or request.query.get("token")
-    if token:
-        return "t:" + hashlib.sha256(token.encode(errors="replace")).hexdigest()[:16]
-    return f"a:{request.remote}"
 
 
 def _job(request: web.Request) -> str:
@@ -171,7 +162,7 @@ async def _accept(
     if not events:
         return run_id, None
     ingest = request.app[INGEST]
-    ingest.check_rate(_client(request), len(events))
+    ingest.check_rate(client_of(request), len(events))
     done = await ingest.submit(events, len(body), {"run_id": run_id}, key=key, wait=True)
     assert done is not None
     return run_id, done
