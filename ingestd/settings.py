@@ -80,6 +80,9 @@ class Settings:
     monitor_interval_s: float = 5.0
     #: Webhooks every job's alerts go to (unless a job opts out), besides its own.
     alert_webhooks: tuple[Target, ...] = ()
+    #: Let webhooks reach private, loopback and link-local addresses (an on-premises chat
+    #: server); off, they may only go to public addresses, checked after DNS.
+    webhook_allow_private: bool = False
     alert_timeout_s: float = 10.0
     alert_max_attempts: int = 10
     #: First retry delay of a failed delivery; doubled per attempt, at most an hour.
@@ -196,6 +199,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"INGESTD_TOKENS: {exc}") from None
     data_dir = env.get("INGESTD_DATA_DIR")
     log_format = env.get("INGESTD_LOG_FORMAT", defaults.log_format).lower()
+    allow_private = _bool(env, "INGESTD_WEBHOOK_ALLOW_PRIVATE")
     if log_format not in ("text", "json"):
         raise SettingsError(f"INGESTD_LOG_FORMAT must be text or json, not {log_format!r}")
     return Settings(
@@ -231,7 +235,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         log_level=env.get("INGESTD_LOG_LEVEL", defaults.log_level).lower(),
         monitor_interval_s=_float(env, "INGESTD_MONITOR_INTERVAL_S", defaults.monitor_interval_s),
-        alert_webhooks=_targets(env, "INGESTD_ALERT_WEBHOOKS"),
+        alert_webhooks=_targets(env, "INGESTD_ALERT_WEBHOOKS", allow_private),
+        webhook_allow_private=allow_private,
         alert_timeout_s=_float(env, "INGESTD_ALERT_TIMEOUT_S", defaults.alert_timeout_s),
         alert_max_attempts=_int(env, "INGESTD_ALERT_MAX_ATTEMPTS", defaults.alert_max_attempts, 1),
         alert_retry_base_s=_float(env, "INGESTD_ALERT_RETRY_BASE_S", defaults.alert_retry_base_s),
@@ -246,9 +251,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def _targets(env: Mapping[str, str], name: str) -> tuple[Target, ...]:
+def _targets(env: Mapping[str, str], name: str, allow_private: bool) -> tuple[Target, ...]:
     try:
-        return parse_targets_text(_secret(env, name) or "")
+        return parse_targets_text(_secret(env, name) or "", allow_private=allow_private)
     except TargetError as exc:
         raise SettingsError(f"{name}: {exc}") from None
 

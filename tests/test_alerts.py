@@ -33,6 +33,7 @@ MINUTE = 60
 async def watched(server_factory: Factory, hook: Receiver, **overrides: Any) -> Served:
     overrides.setdefault("monitor_interval_s", 3600)
     overrides.setdefault("alert_webhooks", (Target(hook.url),))
+    overrides.setdefault("webhook_allow_private", True)  # the receiver is on 127.0.0.1
     return await server_factory(**overrides)
 
 
@@ -134,7 +135,8 @@ async def test_a_counter_outside_its_band_is_flagged(
 async def test_rules_can_be_turned_off_and_webhooks_chosen_per_job(
     server_factory: Factory, receiver: Receiver
 ) -> None:
-    server = await server_factory(monitor_interval_s=3600)  # no global webhooks
+    # No global webhooks; the receiver is on 127.0.0.1.
+    server = await server_factory(monitor_interval_s=3600, webhook_allow_private=True)
     await put_job(
         server,
         "quiet",

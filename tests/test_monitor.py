@@ -36,6 +36,7 @@ Factory = Callable[..., Awaitable[Served]]
 async def watched(server_factory: Factory, hook: Receiver, **overrides: object) -> Served:
     """ingestd whose monitor ticks only when a test says so, alerting to `hook`."""
     overrides.setdefault("monitor_interval_s", 3600)
+    overrides.setdefault("webhook_allow_private", True)  # the receiver is on 127.0.0.1
     return await server_factory(alert_webhooks=(Target(hook.url),), **overrides)
 
 

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.db.database import RETRYABLE_ERRORS, Conn
-from ingestd.monitoring import sql, webhooks
+from ingestd.monitoring import sql, webhook_guard, webhooks
 from ingestd.monitoring.clock import Clock
 from ingestd.monitoring.webhooks import Target
 
@@ -109,6 +109,7 @@ class Dispatcher:
         max_attempts: int,
         retry_base_s: float,
         idle_s: float,
+        allow_private: bool = False,
     ) -> None:
         self.pool = pool
         self.clock = clock
@@ -116,6 +117,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.idle_s = idle_s
+        self.allow_private = allow_private
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -127,9 +129,20 @@ class Dispatcher:
         delay = min(MAX_BACKOFF_S, self.retry_base_s * 2 ** max(0, attempts - 1))
         return timedelta(seconds=delay * random.uniform(0.8, 1.0))
 
+    def _new_session(self) -> aiohttp.ClientSession:
+        # Every connection's socket is made by the guard, after DNS, so a webhook cannot be
+        # pointed (or rebound) at a private address. No proxy from the environment either.
+        connector = None
+        if not self.allow_private:
+            connector = aiohttp.TCPConnector(socket_factory=webhook_guard.public_socket)
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=connector,
+            trust_env=False,
+        )
+
     async def run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with self._new_session() as session:
             self._session = session
             delay = 0.5
             while True:
@@ -202,9 +215,7 @@ class Dispatcher:
         """None when the target took it (2xx), else what went wrong."""
         session = self._session
         if session is None:
-            session = self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s)
-            )
+            session = self._session = self._new_session()
         try:
             async with session.post(
                 url,

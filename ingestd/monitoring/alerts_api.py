@@ -11,11 +11,11 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from ingestd.http.auth import requires
+from ingestd.http.auth import granted, requires
 from ingestd.http.problems import bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.events import EventError, parse_time
-from ingestd.monitoring import sql
+from ingestd.monitoring import sql, webhooks
 from ingestd.monitoring.job_settings import RULES
 from ingestd.monitoring.setup import connection
 from ingestd.read.params import MAX_ID, Params
@@ -54,8 +54,13 @@ def _status(deliveries: list[dict[str, Any]]) -> str:
     return "none"
 
 
-def view(row: asyncpg.Record) -> dict[str, Any]:
+def view(row: asyncpg.Record, *, redact: bool = False) -> dict[str, Any]:
+    """An alert as listed; `redact` hides the webhooks' secrets and their answers."""
     deliveries = orjson.loads(row["deliveries"])
+    if redact:
+        for delivery in deliveries:
+            delivery["target"] = webhooks.redacted(delivery["target"])
+            delivery["last_error"] = webhooks.redacted_error(delivery["last_error"])
     return {
         "id": row["id"],
         "rule": row["rule"],
@@ -108,7 +113,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     rows = rows[:limit]
     return json_response(
         {
-            "items": [view(r) for r in rows],
+            "items": [view(r, redact=not granted(request, "admin")) for r in rows],
             "next_cursor": encode_cursor(rows[-1]["id"]) if more else None,
         }
     )

@@ -58,9 +58,9 @@ class JobSettings:
     failures_in_a_row: int = 3
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
-    def alerts_doc(self) -> dict[str, Any]:
+    def alerts_doc(self, *, redact: bool = False) -> dict[str, Any]:
         return {
-            "webhooks": [view(t) for t in self.webhooks],
+            "webhooks": [view(t, redact=redact) for t in self.webhooks],
             "global_webhooks": self.global_webhooks,
             "rules": [r for r in RULES if r in self.rules],
             "failures_in_a_row": self.failures_in_a_row,
@@ -72,7 +72,8 @@ class JobSettings:
         return {"enabled": a.enabled, "counters": counters, "history": a.history,
                 "min_history": a.min_history, "k": a.k}  # fmt: skip
 
-    def view(self) -> dict[str, Any]:
+    def view(self, *, redact: bool = False) -> dict[str, Any]:
+        """The settings as answered; `redact` hides the webhooks' secrets (read-only tokens)."""
         schedule = self.schedule.describe() if self.schedule is not None else {}
         return {
             "job": self.job,
@@ -82,7 +83,7 @@ class JobSettings:
             "grace": format_duration(self.grace),
             "max_duration": _duration_or_none(self.max_duration),
             "heartbeat_timeout": _duration_or_none(self.heartbeat_timeout),
-            "alerts": self.alerts_doc(),
+            "alerts": self.alerts_doc(redact=redact),
             "anomaly": self.anomaly_doc(),
         }
 
@@ -117,8 +118,9 @@ def _optional_duration(value: Any, name: str) -> timedelta | None:
     return None if value is None else parse_duration(value, name)
 
 
-def parse(job: str, document: Any) -> JobSettings:
-    """A PUT body into settings; fields left out take their defaults."""
+def parse(job: str, document: Any, *, allow_private: bool = False) -> JobSettings:
+    """A PUT body into settings; fields left out take their defaults. Webhooks to private
+    addresses are refused unless `allow_private`."""
     body = _object(document, "the body", _FIELDS)
     try:
         schedule = Schedule.of(body.get("every"), body.get("cron"), body.get("timezone"))
@@ -130,7 +132,9 @@ def parse(job: str, document: Any) -> JobSettings:
         webhooks = alerts.get("webhooks") or []
         if not isinstance(webhooks, list) or len(webhooks) > MAX_WEBHOOKS:
             raise SettingsInvalid(f"alerts.webhooks must be a list of at most {MAX_WEBHOOKS}")
-        targets = tuple(dict.fromkeys(parse_target(w) for w in webhooks))
+        targets = tuple(
+            dict.fromkeys(parse_target(w, allow_private=allow_private) for w in webhooks)
+        )
     except (ScheduleError, TargetError) as exc:
         raise SettingsInvalid(str(exc)) from None
     global_webhooks = alerts.get("global_webhooks", True)

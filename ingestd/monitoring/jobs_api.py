@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.db.database import Conn
-from ingestd.http.auth import requires
+from ingestd.http.auth import granted, requires
 from ingestd.http.problems import Problem
 from ingestd.http.responses import json_response
 from ingestd.ingest.payload import read_body
@@ -35,14 +35,14 @@ def _job(request: web.Request) -> str:
     return job
 
 
-async def _document(conn: Conn, job: str) -> dict[str, Any] | None:
+async def _document(conn: Conn, job: str, *, redact: bool) -> dict[str, Any] | None:
     row = await conn.fetchrow(sql.GET_JOB, job)
     if row is None and not await conn.fetchval(sql.JOB_HAS_RUNS, job):
         return None
     settings = job_settings.from_row(row) if row is not None else JobSettings(job)
     last_ended = await conn.fetchval(sql.JOB_LAST_ENDED, job)
     return {
-        **settings.view(),
+        **settings.view(redact=redact),
         "configured": row is not None,
         "health": job_health(row["health"] if row else None, last_ended),
         "health_since": row["health_since"] if row else None,
@@ -61,14 +61,15 @@ async def put_job(request: web.Request) -> web.Response:
     except orjson.JSONDecodeError as exc:
         raise Problem(400, "Bad Request", f"the body is not valid JSON: {exc}") from None
     try:
-        settings = job_settings.parse(job, document)
+        allow_private = request.app[SETTINGS].webhook_allow_private
+        settings = job_settings.parse(job, document, allow_private=allow_private)
     except SettingsInvalid as exc:
         raise Problem(400, "Bad Request", str(exc)) from None
     async with connection(request) as conn:
         created = await conn.fetchval(
             sql.PUT_JOB, *job_settings.row_values(settings), request.app[CLOCK].now()
         )
-        answer = await _document(conn, job)
+        answer = await _document(conn, job, redact=False)  # an admin's
     return json_response(answer, 201 if created else 200)
 
 
@@ -77,7 +78,8 @@ async def put_job(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     job = _job(request)
     async with connection(request) as conn:
-        answer = await _document(conn, job)
+        # Webhook URLs often hold their secret: only who may change them sees them whole.
+        answer = await _document(conn, job, redact=not granted(request, "admin"))
     if answer is None:
         raise Problem(404, "Not Found", f"no job {job!r}: it has no settings and no runs")
     return json_response(answer)

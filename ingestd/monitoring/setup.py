@@ -37,6 +37,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.alert_timeout_s,
         max_attempts=settings.alert_max_attempts,
         retry_base_s=settings.alert_retry_base_s,
+        allow_private=settings.webhook_allow_private,
         idle_s=max(settings.monitor_interval_s, 1.0),
     )
     app[MONITOR] = Monitor(
