@@ -24,7 +24,9 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
         # Bodies are inflated by payload.read_body, which answers bad or unknown encodings
         # with a problem document and bounds the inflated size.
-        handler_args={"auto_decompress": False},
+        # aiohttp's keep-alive timer runs while a connection waits for a complete request
+        # head, and dribbled bytes do not restart it: so it is the header-read deadline too.
+        handler_args={"auto_decompress": False, "keepalive_timeout": settings.header_timeout_s},
         middlewares=[problem_middleware, make_auth_middleware(settings.tokens)],
     )
     app[SETTINGS] = settings

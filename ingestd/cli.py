@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp import web
-
-from ingestd import logsetup
+from ingestd import listener, logsetup
 from ingestd.app import create_app
 from ingestd.db import database
 from ingestd.lifecycle import database_server
@@ -64,13 +62,12 @@ def serve(settings: Settings) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info("ingestd listening on http://%s:%d", shown, port)
-    web.run_app(
+    listener.run_app(
         create_app(settings),
-        sock=sock,
-        shutdown_timeout=settings.request_grace_s,
-        print=None,
-        access_log=None,
-        loop=_event_loop(),
+        sock,
+        max_connections=settings.max_connections,
+        grace_s=settings.request_grace_s,
+        loop_factory=_event_loop,
     )
 
 

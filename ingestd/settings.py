@@ -46,6 +46,12 @@ class Settings:
     max_attrs_bytes: int = 64 * 1024
     max_attrs_depth: int = 16
 
+    #: Seconds a connection has to send a complete request head, from its opening or its
+    #: previous answer (so also how long an idle keep-alive connection stays open).
+    header_timeout_s: float = 20.0
+    #: Connections open at once; past it, a new one is answered 503 and closed.
+    max_connections: int = 500
+
     # The in-memory queue between HTTP handlers and the writer.
     queue_max_events: int = 100_000
     queue_max_bytes: int = 128 * 1024 * 1024
@@ -129,6 +135,10 @@ class Settings:
             raise SettingsError(
                 f"INGESTD_DB_POOL_SIZE ({self.db_pool_size}) must be larger than "
                 f"INGESTD_WRITER_CONNECTIONS ({self.writer_connections}): reads need one too"
+            )
+        if self.header_timeout_s <= 0:
+            raise SettingsError(
+                f"INGESTD_HEADER_TIMEOUT_S must be more than 0, not {self.header_timeout_s}"
             )
         if self.durability not in DURABILITY_MODES:
             raise SettingsError(
@@ -214,6 +224,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_message_bytes=_int(env, "INGESTD_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64),
         max_attrs_bytes=_int(env, "INGESTD_MAX_ATTRS_BYTES", defaults.max_attrs_bytes, 64),
         max_attrs_depth=_int(env, "INGESTD_MAX_ATTRS_DEPTH", defaults.max_attrs_depth, 1),
+        header_timeout_s=_float(env, "INGESTD_HEADER_TIMEOUT_S", defaults.header_timeout_s),
+        max_connections=_int(env, "INGESTD_MAX_CONNECTIONS", defaults.max_connections, 1),
         queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
         queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
         queue_full_wait_s=_float(env, "INGESTD_QUEUE_FULL_WAIT_S", defaults.queue_full_wait_s),
