@@ -101,12 +101,16 @@ PATHS: dict[str, Any] = {
         ],
         "get": {
             "summary": "A job's settings and health",
+            "description": "Without the admin scope, each webhook URL is shown as its origin "
+            "only (`https://host/[redacted]`): webhook URLs often hold their secret.",
             "tags": ["jobs"],
             "security": [{"bearer": ["read"]}],
             "responses": {"200": _json("Job", "The job"), **_problems(401, 403, 404)},
         },
         "put": {
             "summary": "Replace a job's settings (fields left out take their defaults)",
+            "description": "A webhook whose host is a private, loopback or link-local address "
+            "(in any spelling) is refused with 400 unless INGESTD_WEBHOOK_ALLOW_PRIVATE is set.",
             "tags": ["jobs"],
             "security": [{"bearer": ["admin"]}],
             "requestBody": {
@@ -131,6 +135,8 @@ PATHS: dict[str, Any] = {
     "/v1/alerts": {
         "get": {
             "summary": "Alerts raised, newest first, with their deliveries",
+            "description": "Without the admin scope, a delivery's target is shown as its origin "
+            "only and its last_error without the receiver's answer (`HTTP 500`).",
             "tags": ["alerts"],
             "security": [{"bearer": ["read"]}],
             "parameters": [
