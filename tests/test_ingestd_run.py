@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -129,14 +130,14 @@ def test_a_missing_command_exits_127_and_fails_the_run(ingestd: Any, tmp_path: P
 
 
 CHILD = textwrap.dedent("""
-    import signal, sys, time
+    import os, signal, sys, time
     if sys.argv[1] == "trap":
         def on_term(signum, frame):
             print("got SIGTERM, cleaning up", flush=True)
             sys.exit(7)
         signal.signal(signal.SIGTERM, on_term)
-    print("ready", flush=True)
-    time.sleep(30)
+    print("ready", os.getpid(), flush=True)
+    time.sleep(300)
 """)
 
 
@@ -150,9 +151,18 @@ def start_and_signal(ingestd: Any, tmp_path: Path, job: str, mode: str, sig: int
         text=True,
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline() == "ready\n"
+    ready, child = proc.stdout.readline().split()
+    assert ready == "ready"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Leave nothing behind to disturb the tests that follow.
+        for pid in (int(child), proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     return proc.returncode, out, err
 
 
