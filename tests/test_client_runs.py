@@ -110,6 +110,26 @@ def test_run_fail_marks_the_run_failed_without_raising(ingestd: Any, client: Ing
     assert row["error"]["message"] == "login failed: invalid credentials"
 
 
+def test_a_step_used_as_a_context_manager_restores_the_step_before_it(
+    ingestd: Any, client: IngestClient
+) -> None:
+    with client.run("file-import") as run:
+        with run.step("PARSE"):
+            client.log("parsing")
+        client.log("between the blocks")  # no step before PARSE: none after it
+        run.step("LOAD")
+        with run.step("INDEX"):
+            client.log("indexing")
+        client.log("loading again")
+    assert client.flush(10)
+    assert [(r["step"], r["message"]) for r in run_logs(ingestd, run.run_id)] == [
+        ("PARSE", "parsing"),
+        (None, "between the blocks"),
+        ("INDEX", "indexing"),
+        ("LOAD", "loading again"),
+    ]
+
+
 def test_the_job_decorator_makes_each_call_a_run(ingestd: Any, client: IngestClient) -> None:
     seen: list[str] = []
 

@@ -64,7 +64,9 @@ class RunLogger(_AdapterBase):
 
 
 class _StepScope:
-    """Returned by ``run.step()``; as a context manager it restores the previous step."""
+    """Returned by ``run.step()``; as a context manager it restores the previous step, or
+    no step when there was none (later logs are then untagged; ingestd cannot unset a run's
+    step, so the run keeps showing the last step entered)."""
 
     def __init__(self, run: Run, previous: str | None) -> None:
         self._run, self._previous = run, previous
@@ -75,6 +77,8 @@ class _StepScope:
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             self._run.step(self._previous)
+        else:
+            self._run.current_step = None
 
 
 class Run:
