@@ -68,6 +68,17 @@ async def test_ndjson_with_a_malformed_line_among_good_ones(server: Served) -> N
     assert await messages(server) == ["one", "three"]
 
 
+async def test_a_malformed_ndjson_line_is_named_by_its_place_in_the_body(server: Served) -> None:
+    body = ndjson({"message": "one"}, {"message": "two"}, b'{"message": "x"} trailing')
+    status, _, answer = await post(server, body, NDJSON)
+    assert status == 202
+    [rejected] = answer["rejected"]
+    assert rejected["index"] == 2
+    assert rejected["error"].startswith("line 3 (index 2) is not valid JSON: ")
+    assert rejected["error"].endswith(" at column 18")
+    assert "line 1" not in rejected["error"]
+
+
 async def test_ndjson_sent_as_plain_json_is_still_understood(server: Served) -> None:
     status, _, answer = await post(server, ndjson({"message": "x"}, {"message": "y"}))
     assert (status, answer["accepted"]) == (202, 2)

@@ -120,5 +120,9 @@ def _lines(body: bytes) -> list[Item]:
         try:
             items.append((number, orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
-            items.append((number, Undecodable(f"line {number} is not valid JSON: {exc}")))
+            # The parser saw the line alone and says "line 1": name the line of the body
+            # instead (counted from 1, as editors do; the index counts from 0).
+            where = f"line {number + 1} (index {number})"
+            reason = f"{where} is not valid JSON: {exc.msg} at column {exc.colno}"
+            items.append((number, Undecodable(reason)))
     return items
