@@ -31,7 +31,7 @@ async def ping(
     async with method(f"ping/{path}", data=body, params=params, headers=headers) as answer:
         assert answer.status == 200, await answer.text()
         assert answer.content_type == "text/plain"
-        return await answer.text()
+        return (await answer.text()).removesuffix("\n")
 
 
 async def run_row(server: Served, run_id: str) -> dict[str, Any]:
@@ -68,12 +68,25 @@ async def test_a_cron_line_with_curl_records_a_run_with_the_right_status(
     async with asyncio.timeout(10):
         out, err = await shell.communicate()
     assert shell.returncode == 0, err
-    run = await run_row(server, str(uuid.UUID(out.decode())))
+    run = await run_row(server, str(uuid.UUID(out.decode().strip())))
     assert run["job"] == "backup"
     assert run["status"] == status
     assert run["result_text"] == f'{{"exit_code": {code}}}'
     assert run["trigger"] == "ping"
     assert run["started_at"] == run["finished_at"]  # nothing was running: an instant run
+
+
+async def test_the_run_id_is_answered_as_one_line_of_text(server: Served) -> None:
+    async with server.http.get("ping/liner/start") as answer:
+        text = await answer.text()
+    run_id = text.removesuffix("\n")
+    assert text == f"{uuid.UUID(run_id)}\n"
+    async with server.http.get("ping/liner/0", params={"rid": run_id}) as answer:
+        assert await answer.text() == text
+    key = str(uuid.uuid4())
+    for _ in range(2):  # the first answer, then the repeat's
+        async with server.http.get("ping/liner", headers={"Idempotency-Key": key}) as answer:
+            assert (await answer.text()).endswith("\n")
 
 
 async def test_start_and_end_are_paired_by_rid(server: Served) -> None:
@@ -165,7 +178,7 @@ async def test_the_token_may_come_in_the_query(
         assert answer.status == 200
     async with server.http.get("ping/job/start", params={"token": "ingest-token"}) as answer:
         assert answer.status == 200
-        uuid.UUID(await answer.text())
+        uuid.UUID((await answer.text()).strip())
 
 
 @pytest.mark.parametrize(

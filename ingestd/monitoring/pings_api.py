@@ -113,11 +113,17 @@ async def ping(request: web.Request) -> web.Response:
         async with ingest.key_guard(key):
             earlier = await ingest.duplicate_answer(key)
             if earlier is not None:
-                return web.Response(text=earlier.get("run_id") or "", content_type="text/plain")
+                return _run_id_answer(earlier.get("run_id"))
             run_id, done = await _accept(request, key)
     if done is not None:
         await committed(request, done, "the ping is")
-    return web.Response(text=run_id or "", content_type="text/plain")
+    return _run_id_answer(run_id)
+
+
+def _run_id_answer(run_id: str | None) -> web.Response:
+    # A line of text, so `curl` in a terminal does not leave the prompt on the same line;
+    # `RID=$(curl ...)` drops the newline.
+    return web.Response(text=f"{run_id}\n" if run_id else "", content_type="text/plain")
 
 
 async def _accept(
