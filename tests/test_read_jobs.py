@@ -42,7 +42,7 @@ async def test_figures_and_health(seeded: Seeded) -> None:
     assert atm["health"] == "failing"
     profiles = rows["profile-maintenance"]
     assert profiles["runs_total"] == 4
-    assert profiles["success_rate"] == 50.0
+    assert profiles["success_rate"] == 75.0  # success, success, warning, failed
     assert profiles["avg_duration_ms"] == 37_500.0
     assert profiles["health"] == "ok"
     assert profiles["last_run"]["run_id"] == seeded.runs["profile_1_str"]
@@ -98,6 +98,22 @@ async def test_health_follows_the_latest_run_that_ended(empty: Served) -> None:
     assert row["health"] == "failing"  # the answer is kept a few seconds...
     (row,) = (await get(empty, "v1/jobs", days="3660", fresh=True))["items"]
     assert row["health"] == "ok"  # ...unless asked for afresh
+
+
+async def test_a_run_that_ended_in_warning_is_a_success_with_warnings(empty: Served) -> None:
+    # One definition for health and every success_rate: a warning run succeeded.
+    await send(
+        empty,
+        run_event(rid(), job="nightly-warn", started_at="2026-01-01T00:00:00Z", status="warning"),
+    )
+    [row] = [r for r in (await get(empty, "v1/jobs", days="3660", fresh=True))["items"]
+             if r["job"] == "nightly-warn"]  # fmt: skip
+    assert (row["health"], row["success_rate"]) == ("ok", 100.0)
+    summary = await get(empty, "v1/stats/summary", days="3660", job="nightly-warn", fresh=True)
+    assert (summary["success_count"], summary["warning_count"]) == (0, 1)
+    assert summary["success_rate"] == 100.0
+    per_job = await get(empty, "v1/stats/jobs", days="3660", fresh=True)
+    assert [r["success_rate"] for r in per_job["items"] if r["job"] == "nightly-warn"] == [100.0]
 
 
 async def test_bad_parameters(seeded: Seeded) -> None:

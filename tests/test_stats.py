@@ -33,8 +33,8 @@ async def test_summary_of_the_last_seven_days(seeded: Seeded) -> None:
     assert summary["failure_count"] == 3
     assert summary["warning_count"] == 1
     assert summary["running_count"] == 1
-    # Percent of finished runs (8), one decimal.
-    assert summary["success_rate"] == 50.0
+    # Percent of finished runs (8) that succeeded, with or without warnings, one decimal.
+    assert summary["success_rate"] == 62.5
     assert summary["avg_duration_ms"] == sum(WEEK_DURATIONS) / 8
     assert summary["p50_duration_ms"] == 60_000.0
     assert summary["p95_duration_ms"] == 474_000.0  # interpolated, as percentile_cont does
@@ -50,7 +50,7 @@ async def test_summary_of_the_last_seven_days(seeded: Seeded) -> None:
 async def test_summary_days_and_job(seeded: Seeded) -> None:
     month = await get(seeded.server, "v1/stats/summary", days="30")
     assert month["total_runs"] == 10
-    assert month["success_rate"] == 55.6  # 5 of 9 finished
+    assert month["success_rate"] == 66.7  # 5 successes and a warning of 9 finished
     sync = await get(seeded.server, "v1/stats/summary", days="7", job="vapi-sync")
     assert (sync["total_runs"], sync["success_count"], sync["failure_count"]) == (2, 1, 1)
     assert len(sync["recent_runs"]) == 2
@@ -66,7 +66,7 @@ async def test_figures_per_job(seeded: Seeded) -> None:
     profiles = items["profile-maintenance"]
     assert (profiles["total_runs"], profiles["success_count"]) == (4, 2)
     assert (profiles["failure_count"], profiles["warning_count"]) == (1, 1)
-    assert profiles["success_rate"] == 50.0
+    assert profiles["success_rate"] == 75.0  # the warning run succeeded too
     assert profiles["p50_duration_ms"] == 37_500.0
     assert profiles["p95_duration_ms"] == 57_750.0  # interpolated like percentile_cont
     assert items["backup-import"]["running_count"] == 1
@@ -209,7 +209,7 @@ async def test_stats_per_attribute_value(seeded: Seeded) -> None:
     # profile_id 1 as a number and "1" as a string are one profile.
     assert body["items"] == [
         {"key": "1", "total": 3, "success": 2, "failed": 0, "warning": 1,
-         "success_rate": 66.7, "avg_duration_ms": 45_000.0},
+         "success_rate": 100.0, "avg_duration_ms": 45_000.0},
         {"key": "2", "total": 1, "success": 0, "failed": 1, "warning": 0,
          "success_rate": 0.0, "avg_duration_ms": 15_000.0},
     ]  # fmt: skip

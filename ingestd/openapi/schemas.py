@@ -58,7 +58,8 @@ _LEVEL_COUNTS = {
 _MS = {"type": ["number", "null"], "description": "milliseconds"}
 _RATE = {
     "type": ["number", "null"],
-    "description": "Percent of finished runs that succeeded, one decimal.",
+    "description": "Percent of finished runs that succeeded (`success` or `warning`: a "
+    "warning is a success with warnings), one decimal.",
 }
 
 ERROR_INFO = {

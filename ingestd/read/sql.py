@@ -124,12 +124,12 @@ names AS (
 ),
 figures AS (
     SELECT job, count(*) AS runs_total,
-           count(*) FILTER (WHERE status = 'success') AS success_count,
+           count(*) FILTER (WHERE status IN ('success', 'warning')) AS succeeded_count,
            count(*) FILTER (WHERE status IN {FINAL}) AS finished_count,
            avg(duration_ms) AS avg_duration_ms
     FROM runs WHERE started_at >= $1 GROUP BY job
 )
-SELECT names.job AS job_name, figures.runs_total, figures.success_count, figures.finished_count,
+SELECT names.job AS job_name, figures.runs_total, figures.succeeded_count, figures.finished_count,
        figures.avg_duration_ms, last_ended.status AS last_ended_status,
        monitored.health AS monitored_health, last.*
 FROM names

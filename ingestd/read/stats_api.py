@@ -33,8 +33,10 @@ def window_start(days: int, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(days=days)
 
 
-def success_rate(success: int, finished: int) -> float | None:
-    return round(100.0 * success / finished, 1) if finished else None
+def success_rate(succeeded: int, finished: int) -> float | None:
+    """Percent of finished runs that succeeded, one decimal. `succeeded` counts `success`
+    and `warning` runs: a warning is a success with warnings, as health (`ok`) reads it."""
+    return round(100.0 * succeeded / finished, 1) if finished else None
 
 
 def _ms(value: float | None) -> float | None:
@@ -62,7 +64,7 @@ def run_figures(row: asyncpg.Record) -> dict[str, Any]:
         "running_count": by_status["running"] + by_status["pending"],
         "cancelled_count": by_status["cancelled"],
         "finished_count": finished,
-        "success_rate": success_rate(by_status["success"], finished),
+        "success_rate": success_rate(by_status["success"] + by_status["warning"], finished),
         "avg_duration_ms": _ms(row["avg_duration_ms"]),
         "p50_duration_ms": _ms(p50),
         "p95_duration_ms": _ms(p95),
@@ -186,7 +188,7 @@ async def by_attr(request: web.Request) -> web.Response:
             "success": row["success"],
             "failed": row["failed"],
             "warning": row["warning"],
-            "success_rate": success_rate(row["success"], row["finished"]),
+            "success_rate": success_rate(row["success"] + row["warning"], row["finished"]),
             "avg_duration_ms": _ms(row["avg_duration_ms"]),
         }
         for row in rows
@@ -240,7 +242,7 @@ async def list_jobs(request: web.Request) -> web.Response:
             "job": row["job_name"],
             "last_run": None if row["run_id"] is None else run_view(row),
             "runs_total": int(row["runs_total"] or 0),
-            "success_rate": success_rate(row["success_count"] or 0, row["finished_count"] or 0),
+            "success_rate": success_rate(row["succeeded_count"] or 0, row["finished_count"] or 0),
             "avg_duration_ms": _ms(row["avg_duration_ms"]),
             "health": monitor.job_health(row["monitored_health"], row["last_ended_status"]),
         }

@@ -64,7 +64,7 @@ export function mount(root, ctx) {
     const logs = Object.values(summary.log_counts || {}).reduce((a, b) => a + b, 0);
     tiles.replaceChildren(...[
       ["Runs", fmtNumber(summary.total_runs)],
-      ["Success rate", fmtPercent(summary.success_rate), "of finished runs"],
+      ["Success rate", fmtPercent(summary.success_rate), "of finished runs, warnings included"],
       ["Failed", fmtNumber(summary.failure_count)],
       ["Warnings", fmtNumber(summary.warning_count)],
       ["Running", fmtNumber(summary.running_count)],
