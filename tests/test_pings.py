@@ -138,6 +138,19 @@ async def test_log_without_rid_goes_to_the_running_run(server: Served) -> None:
     assert (await run_row(server, run_id))["status"] == "running"
 
 
+async def test_a_retried_ping_answers_once_the_first_is_committed(server: Served) -> None:
+    key = f"held-{uuid.uuid4()}"
+    async with server.db.acquire() as conn, conn.transaction():
+        # Hold the writer (its INSERT of the key waits; reads of keys do not).
+        await conn.execute("LOCK TABLE idempotency_keys IN SHARE MODE")
+        first = asyncio.ensure_future(ping(server, "held/start", key=key))
+        retry = asyncio.ensure_future(ping(server, "held/start", key=key))
+        done, _ = await asyncio.wait({first, retry}, timeout=1.0)
+        assert not done  # a ping's answer means its run is stored
+    assert await first == await retry
+    assert (await run_row(server, await first))["status"] == "running"
+
+
 async def test_a_retried_ping_with_an_idempotency_key_is_stored_once(server: Served) -> None:
     # curl --retry after a timeout or a 503: the same request again, the same key.
     key = f"report-{uuid.uuid4()}"

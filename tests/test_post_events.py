@@ -169,6 +169,24 @@ async def test_a_retry_racing_its_original_is_recognised(server: Served) -> None
     assert await messages(server) == ["once"]
 
 
+async def test_a_repeat_with_wait_commit_answers_once_the_original_is_committed(
+    server: Served,
+) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    stored = "SELECT count(*) FROM logs WHERE message = 'held'"
+    async with server.db.acquire() as conn, conn.transaction():
+        # Hold the writer (its INSERT of the key waits; reads of keys do not): the original
+        # stays queued while it is repeated.
+        await conn.execute("LOCK TABLE idempotency_keys IN SHARE MODE")
+        assert (await post(server, {"message": "held"}, key))[0] == 202
+        repeat = asyncio.ensure_future(post(server, {"message": "held"}, key, query="?wait=commit"))
+        done, _ = await asyncio.wait({repeat}, timeout=1.0)
+        assert not done  # a 200 now would claim a commit that has not happened
+    status, _, answer = await repeat
+    assert (status, answer["duplicate"]) == (200, True)
+    assert await server.db.fetchval(stored) == 1  # no flush needed: it is committed
+
+
 async def test_an_event_id_is_stored_once_across_requests(server: Served) -> None:
     run_id = str(uuid.uuid4())
     event = {"message": "e", "event_id": "evt-1", "run_id": run_id}

@@ -64,12 +64,15 @@ async def post_events(request: web.Request) -> web.Response:
     else:
         async with ingest.key_guard(key):
             earlier = await ingest.duplicate_answer(key)
-            if earlier is not None:
-                return json_response(earlier, 200 if wait else 202)
-            answer, done = await _accept(request, key, wait)
+            if earlier is None:
+                answer, done = await _accept(request, key, wait)
+            else:
+                # A repeat of a request still queued waits, with ?wait=commit, for the
+                # original's commit: a 200 always means "in PostgreSQL".
+                answer, done = earlier, ingest.in_flight(key)
     if wait:
-        assert done is not None
-        await committed(request, done)
+        if done is not None:
+            await committed(request, done)
         return json_response(answer, 200)
     return json_response(answer, 202)
 

@@ -96,6 +96,11 @@ class Ingest:
         answer["duplicate"] = True
         return answer
 
+    def in_flight(self, key: str) -> asyncio.Future[None] | None:
+        """The commit of the keyed request still on its way to the database, if any."""
+        parcel = self._in_flight.get(key)
+        return None if parcel is None else parcel.done
+
     def validate(self, items: list[Item]) -> tuple[list[Event], list[dict[str, Any]]]:
         received_at = datetime.now(UTC)
         limits = self.limits

@@ -112,9 +112,10 @@ async def ping(request: web.Request) -> web.Response:
     else:
         async with ingest.key_guard(key):
             earlier = await ingest.duplicate_answer(key)
-            if earlier is not None:
-                return _run_id_answer(earlier.get("run_id"))
-            run_id, done = await _accept(request, key)
+            if earlier is None:
+                run_id, done = await _accept(request, key)
+            else:  # answered, like the original, once that is committed
+                run_id, done = earlier.get("run_id"), ingest.in_flight(key)
     if done is not None:
         await committed(request, done, "the ping is")
     return _run_id_answer(run_id)
