@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from ingestd_client import IngestHandler
 
 from tests.client_support import FaultProxy, make_client, wait_until
@@ -123,3 +128,49 @@ def _json(value: Any) -> Any:
     import json
 
     return json.loads(value) if isinstance(value, str) else value
+
+
+@contextlib.contextmanager
+def writer_held(dsn: str) -> Iterator[None]:
+    """Hold ingestd's writer: its INSERT of each batch's idempotency key waits for the
+    block to end (reads are not held), so accepted events are queued but not committed."""
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE idempotency_keys IN SHARE MODE")
+                locked.set()
+                await asyncio.to_thread(release.wait, 60)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),), daemon=True)
+    thread.start()
+    assert locked.wait(15)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(15)
+
+
+def test_flush_wait_commit_returns_once_the_events_are_readable(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    client = make_client(ingestd.url, ingestd.ingest_token, tmp_path / "spool")
+    outcome: list[bool] = []
+    with writer_held(ingestd.dsn):
+        client.log("readable after flush", job="flush-commit")
+        assert client.flush(10)  # delivered: ingestd has the events queued ...
+        assert count_logs(ingestd, "flush-commit") == 0  # ... not yet in PostgreSQL
+        waiter = threading.Thread(target=lambda: outcome.append(client.flush(10, wait_commit=True)))
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive()  # it waits for the commit, not only for the delivery
+    waiter.join(15)
+    assert outcome == [True]
+    assert count_logs(ingestd, "flush-commit") == 1  # readable at once, no polling
+    assert client.flush(10, wait_commit=True)  # nothing new: True at once
+    client.close()

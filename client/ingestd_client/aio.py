@@ -73,9 +73,11 @@ class AsyncIngestClient:
         """Decorator making each call of an async (or sync) function a run."""
         return self.sync.job(name, trigger=trigger, attrs=attrs)
 
-    async def flush(self, timeout: float | None = None) -> bool:
-        """Wait, without blocking the loop, until pending events are handled (bounded)."""
-        return bool(await _in_thread(self.sync.flush, timeout))
+    async def flush(self, timeout: float | None = None, *, wait_commit: bool = False) -> bool:
+        """Wait, without blocking the loop, until pending events are handled (bounded);
+        see :meth:`IngestClient.flush` for ``wait_commit``."""
+        flush = self.sync.flush
+        return bool(await _in_thread(lambda t: flush(t, wait_commit=wait_commit), timeout))
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Deliver within ``timeout`` (default ``close_timeout``), spool the rest, stop."""

@@ -19,6 +19,7 @@ from .events import error_from_exception, hostname, json_safe, level_number
 from .handler import IngestHandler
 from .runs import Run, active_run
 from .sender import Sender
+from .transport import committed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -169,11 +170,28 @@ class IngestClient:
 
     # -- delivery --------------------------------------------------------------------------
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None, *, wait_commit: bool = False) -> bool:
         """Block up to ``timeout`` seconds (default ``close_timeout``) until everything
         logged so far is handled. True when nothing is left pending (delivered, or refused
-        as bad); False when events are still queued or spooled."""
-        return self._sender.flush(self.config.close_timeout if timeout is None else timeout)
+        as bad); False when events are still queued or spooled.
+
+        Delivered means ingestd has the events queued: they are readable (``GET /v1/logs``)
+        a moment later, once its writer commits them. With ``wait_commit=True`` the flush
+        also waits for that commit, so a script can read back what it just logged."""
+        budget = self.config.close_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        if not self._sender.flush(budget):
+            return False
+        sent = self._sender.unconfirmed
+        if not wait_commit or sent is None:
+            return True
+        # ingestd commits in the order it accepted: the last batch's commit is everyone's.
+        url, token = self.config.url, self.config.token
+        if not committed(url, token, *sent, deadline - time.monotonic()):
+            return False
+        if self._sender.unconfirmed is sent:
+            self._sender.unconfirmed = None
+        return True
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver pending events within ``timeout`` seconds (default ``close_timeout``),

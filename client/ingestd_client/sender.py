@@ -59,6 +59,9 @@ class Sender:
         self._dropped_reported = 0
         self._warned: set[str] = set()
         self._encoder = EventEncoder()
+        # The last batch ingestd acknowledged before committing it (key, body), for
+        # flush(wait_commit=True); None when every answer already meant "committed".
+        self.unconfirmed: tuple[str, bytes] | None = None
         self._thread = threading.Thread(target=self._main, name="ingestd-sender", daemon=True)
         self._thread.start()
 
@@ -261,6 +264,8 @@ class Sender:
                 self._waiting.append(marker)
 
     def _accepted(self, batch: Batch, answer: Answer, replay: bool) -> None:
+        if not self.config.wait_for_commit:
+            self.unconfirmed = (batch.key, batch.body)
         if replay:
             self.stats.replayed_batches += 1
             self.stats.replayed_events += answer.accepted if not answer.duplicate else 0
@@ -358,7 +363,7 @@ class Sender:
                     return
                 if answer.ok:
                     spool.remove(path)
-                    self._accepted(Batch("", b"", 0, []), answer, replay=True)
+                    self._accepted(Batch(Spool.key_of(path), body, 0, []), answer, replay=True)
                     self._failures = 0
                 elif answer.retryable:
                     self._enter_spooling(f"HTTP {answer.status}", answer.retry_after)

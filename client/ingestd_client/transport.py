@@ -148,3 +148,19 @@ class Transport:
             detail = data.get("detail") or data.get("title") or raw[:300].decode("utf-8", "replace")
             answer.detail = str(detail)
         return answer
+
+
+def committed(url: str, token: str | None, key: str, body: bytes, timeout: float) -> bool:
+    """Whether a batch ingestd acknowledged is committed, waiting for it at most ``timeout``:
+    the batch is sent again with its key and ``?wait=commit``, which ingestd stores once and
+    answers once the original is in PostgreSQL. A transport of its own, so any thread may
+    ask while the sender keeps its connection."""
+    if timeout <= 0:
+        return False
+    transport = Transport(url, token, wait_for_commit=True)
+    try:
+        return transport.post(body, key, timeout).ok
+    except Unreachable:
+        return False
+    finally:
+        transport.close()
