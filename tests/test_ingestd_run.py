@@ -247,3 +247,41 @@ def test_the_command_can_add_to_its_run_through_the_environment(
     assert done.returncode == 0, done.stderr
     row = run_of(ingestd, "nested")
     wait_until(lambda: (30, "from inside") in logs_of(ingestd, row["run_id"]), what="the log")
+
+
+def test_replay_sends_what_earlier_runs_left_in_the_spool_and_says_so(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    # A nightly job that ran while ingestd was away must not wait for the next night: a cron
+    # line `ingestd-run --replay` sends its spool.
+    spool = tmp_path / "spool"
+    env = env_for(ingestd, spool)
+
+    def replay() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command(), "--replay", "--flush-timeout", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+
+    empty = replay()
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert "nothing to replay" in empty.stderr
+    ingestd.stop()
+    nightly = [*command(), "--job", "left-behind", "--flush-timeout", "1", "--", "true"]
+    subprocess.run(nightly, env=env, timeout=60, stdin=subprocess.DEVNULL, check=True)
+    assert list(spool.glob("*.ndjson.gz"))
+    still_down = replay()
+    assert still_down.returncode == 1
+    assert "left in" in still_down.stderr
+    assert list(spool.glob("*.ndjson.gz"))
+
+    ingestd.start()
+    done = replay()
+    assert done.returncode == 0, done.stderr
+    assert "replayed" in done.stderr and "0 left" in done.stderr
+    assert not list(spool.glob("*.ndjson.gz"))
+    assert run_of(ingestd, "left-behind")["status"] == "success"

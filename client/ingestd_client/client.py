@@ -202,6 +202,10 @@ class IngestClient:
         atexit.unregister(self.close)
         self._sender.close(self.config.close_timeout if timeout is None else timeout)
 
+    def spooled(self) -> int:
+        """Batches waiting in the spool directory, this process's or others' (0 without one)."""
+        return self._sender.spooled()
+
     def stats(self) -> ClientStats:
         """Counters: sent, spooled, replayed, dropped, rejected, dead-lettered events ..."""
         return self._sender.snapshot()

@@ -2,6 +2,7 @@
 
     ingestd-run --job nightly-backup [--url URL] [--token T] [--trigger cron] \\
         [--attr key=value ...] -- ./backup.sh --full
+    ingestd-run --replay      # send what earlier runs left in the spool, then exit
 
 The command's stdout and stderr pass through unchanged and are sent line by line as logs
 (stderr at level warning). The run records duration and exit code (0 → success, else
@@ -12,6 +13,11 @@ command's output and exit code are unaffected.
 
 The command sees ``INGESTD_RUN_ID`` and ``INGESTD_JOB`` in its environment, so it can add
 to the same run (``curl .../ping/$INGESTD_JOB/log?rid=$INGESTD_RUN_ID``).
+
+A spool left by a run while ingestd was away is replayed by the next process that uses it;
+for a nightly job that is a day later, so ``ingestd-run --replay`` in a cron line of its own
+(every few minutes) sends it as soon as ingestd is back. It exits 0 once the spool is empty,
+1 when something is left (ingestd still away, or another process replaying it).
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ from .runs import Run
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 MAX_LINE = 64 * 1024
 STDERR_TAIL = 20
+FLUSH_TIMEOUT = 5.0
+REPLAY_TIMEOUT = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingestd-run",
-        usage="ingestd-run --job NAME [options] -- COMMAND [ARG ...]",
+        usage="ingestd-run --job NAME [options] -- COMMAND [ARG ...]\n"
+        "       ingestd-run --replay [--url URL] [--token T] [--spool-dir DIR]",
         description="Run COMMAND as a run of job NAME in ingestd; its output becomes the "
         "run's logs. Exits with COMMAND's exit code.",
     )
@@ -63,10 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--flush-timeout",
         type=float,
-        default=5.0,
         metavar="SECONDS",
         help="at most this long delivering logs after the command ends; "
-        "the rest is spooled (default 5)",
+        "the rest is spooled (default 5; with --replay, 60)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="run no command: send what earlier runs left in the spool, then exit "
+        "(0 when the spool is empty, 1 when something is left); for a cron line",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="do not pass the command's output through"
@@ -84,6 +98,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.command = argv[cut + 1 :]
     else:
         args = parser.parse_args(argv)
+    if args.flush_timeout is None:
+        args.flush_timeout = REPLAY_TIMEOUT if args.replay else FLUSH_TIMEOUT
+    if args.replay:
+        if args.command:
+            parser.error("--replay runs no command")
+        return args
     if not args.job:
         parser.error("--job is required (or set INGESTD_JOB)")
     if not args.command:
@@ -235,10 +255,30 @@ def run_command(args: argparse.Namespace) -> int:
     return code
 
 
+def replay_spool(args: argparse.Namespace) -> int:
+    """Send the spool within ``--flush-timeout`` seconds; 0 when it is empty after."""
+    client = IngestClient(args.url, args.token, spool_dir=args.spool_dir, heartbeat_interval=0)
+    where = client.config.spool_dir
+    if not client.spooled():
+        client.close(0)
+        sys.stderr.write(f"ingestd-run: nothing to replay in {where}\n")
+        return 0
+    # A client starting with a non-empty spool replays it first; the flush waits for that.
+    client.flush(args.flush_timeout)
+    left = client.spooled()
+    client.close(0)
+    stats = client.stats()
+    sys.stderr.write(
+        f"ingestd-run: replayed {stats.replayed_batches} batches ({stats.replayed_events} "
+        f"events) to {client.url}; {left} left in {where}\n"
+    )
+    return 0 if left == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ingestd-run`` console script."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.exit(run_command(args))
+    sys.exit(replay_spool(args) if args.replay else run_command(args))
 
 
 if __name__ == "__main__":

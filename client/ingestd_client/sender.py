@@ -122,6 +122,9 @@ class Sender:
             marker.resolve(False)
         self._waiting.clear()
 
+    def spooled(self) -> int:
+        return len(self.spool.files()) if self.spool is not None else 0
+
     def snapshot(self) -> ClientStats:
         stats = ClientStats(**vars(self.stats))
         stats.queued = len(self.queue)
