@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,61 @@ def test_cron_ping_script(ingestd: Any, tmp_path: Path) -> None:
         lambda: any("done" in r["message"] for r in log_rows(ingestd, run["run_id"])),
         what="the script's output as logs",
     )
+
+
+def readme_tour() -> tuple[str, list[str]]:
+    """The README's tour as a bash script, and the answers it shows (`# {...}` lines, and
+    `#  ...` continuing them, with `…` for what differs from one run to the next)."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    tour = readme.split("## A 60-second tour", 1)[1].split("```sh\n", 1)[1].split("```\n", 1)[0]
+    script: list[str] = []
+    shown: list[str] = []
+    for line in tour.splitlines():
+        command, _, comment = line.partition("     # ")  # an answer beside its command
+        if comment.startswith("{"):
+            script.append(f"{command}; echo")
+            shown.append(comment)
+        elif line.startswith("# {"):
+            script.append("echo")  # JSON answers end without a newline
+            shown.append(line[2:])
+        elif line.startswith("#  "):  # a long answer, continued
+            shown[-1] += line[3:]
+        else:
+            script.append(line)
+    return "\n".join(script) + "\n", shown
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_tour_shows_what_the_readme_says(ingestd_factory: Any, tmp_path: Path) -> None:
+    # A newcomer pastes the tour into a shell next to `make run` (no tokens, port 8080).
+    ingestd = ingestd_factory(env={"INGESTD_TOKENS": ""})
+    script, shown = readme_tour()
+    script = script.replace("localhost:8080", f"127.0.0.1:{ingestd.port}")
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    printed = [line for line in done.stdout.splitlines() if line]
+    # The pings print the run id each, on a line of its own: start and end are one run.
+    pinged = [line for line in printed if re.fullmatch(r"[0-9a-f-]{36}", line)]
+    assert len(pinged) == 2 and pinged[0] == pinged[1], printed
+    answers = [line for line in printed if line.startswith("{")]
+    assert len(answers) == len(shown), printed
+    for answer, expected in zip(answers, shown, strict=True):
+        pattern = ".*".join(re.escape(part) for part in expected.split("…"))
+        assert re.fullmatch(pattern, answer), f"the README shows {expected}\nreal: {answer}"
+
+
+def test_the_readme_python_snippet_sends_its_log_tied_to_the_run(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("## From a script or a cron line", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```\n", 1)[0]
+    run_example(ingestd, tmp_path, sys.executable, "-c", snippet)
+    [run] = finished_runs(ingestd, "vapi-sync", 1)
+    assert run["status"] == "success" and run["counters"] == {"records_fetched": 120}
+    [log] = log_rows(ingestd, run["run_id"])
+    assert (log["step"], log["message"]) == ("FETCH", "fetched")
+    assert json.loads(log["attrs"]) == {"records": 120}
