@@ -27,7 +27,7 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 _RUN_ID_TEXT = {
-    "description": "The run id (empty for a log outside any run)",
+    "description": "The run id and a newline (empty for a log outside any run)",
     "content": {"text/plain": {"schema": {"type": "string"}}},
 }
 _PING_PARAMS = [

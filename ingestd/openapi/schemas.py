@@ -1,5 +1,5 @@
-"""Component schemas of the OpenAPI document (`ingestd.openapi.document`): events, runs, logs, jobs,
-stats, problems and the list envelope. Plain data, shaped after ../shared/API.md."""
+"""Component schemas of the OpenAPI document (`ingestd.openapi.document`): events, runs,
+logs, jobs, stats, problems and the list envelope. Plain data, shaped after docs/api.md."""
 
 from __future__ import annotations
 
