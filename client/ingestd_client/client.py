@@ -36,10 +36,10 @@ class IngestClient:
     (see :class:`~ingestd_client.config.ClientConfig` for sizes and timings). Logging calls
     never block on the network and never raise. When ingestd cannot be reached, batches are
     spooled to disk and replayed in order once it answers again, by this process or the next
-    one using the same spool. Under ``ingestd-run`` (``INGESTD_RUN_ID`` and ``INGESTD_JOB``
-    set), logs outside any run of this client's belong to the command's run. At interpreter
-    exit pending events are delivered within ``close_timeout`` seconds; what is left stays
-    in the spool.
+    one using the same spool (``ingestd-run --replay`` in a cron line does only that). Under
+    ``ingestd-run`` (``INGESTD_RUN_ID`` and ``INGESTD_JOB`` set), logs outside any run of
+    this client's belong to the command's run. At interpreter exit pending events are
+    delivered within ``close_timeout`` seconds; what is left stays in the spool.
 
     When the in-memory queue is full (``max_queue``), new log events are dropped — the
     oldest are kept, so a run's beginning is not lost — and counted in ``stats().dropped_events``;
