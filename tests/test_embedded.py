@@ -163,7 +163,8 @@ def _start_then_sigkill(base: Path) -> tuple[int, int]:
         child.wait(10)
 
 
-async def test_reattach_after_sigkill(base: Path) -> None:
+async def test_reattach_after_sigkill(base: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ingestd.embedded")
     data_dir = base / "pg"
     child, leaked = await asyncio.to_thread(_start_then_sigkill, base)
     assert pid_alive(leaked), "server should outlive a SIGKILLed ingestd"
@@ -171,6 +172,8 @@ async def test_reattach_after_sigkill(base: Path) -> None:
 
     pg = await asyncio.to_thread(start_embedded, data_dir)
     try:
+        said = caplog.records[-1].getMessage()
+        assert f"reattached (left running by pid(s) [{child}] of an earlier start" in said
         assert pg.pid == leaked, "must reattach, not start a second postmaster"
         assert _postmasters(pg.data_dir) == [leaked]
         assert json.loads((data_dir / ".handle_pids.json").read_text()) == [os.getpid()]
@@ -178,6 +181,26 @@ async def test_reattach_after_sigkill(base: Path) -> None:
     finally:
         pg.stop()
     assert _wait_dead(leaked)
+
+
+def test_a_handle_under_our_own_pid_is_an_earlier_process(
+    base: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A container's ingestd is PID 1 at every start: a handle a killed one left (its server
+    # killed with it) carries the PID of the ingestd starting now.
+    caplog.set_level(logging.INFO, logger="ingestd.embedded")
+    pg = start_embedded(base / "pg")
+    pg.stop()
+    (pg.data_dir / ".handle_pids.json").write_text(json.dumps([os.getpid()]))
+    pg = start_embedded(base / "pg")
+    try:
+        line = caplog.records[-1].getMessage()
+        assert f"started (pid(s) [{os.getpid()}] of an earlier start" in line
+        assert "left running" not in line
+        assert json.loads((pg.data_dir / ".handle_pids.json").read_text()) == [os.getpid()]
+    finally:
+        pg.stop()
+    assert not pid_alive(pg.pid)
 
 
 def test_stale_postmaster_pid_is_ignored(base: Path) -> None:

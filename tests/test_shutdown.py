@@ -92,13 +92,15 @@ def test_a_server_left_by_a_killed_ingestd_is_reattached_then_stopped(
     data_dir: Path, tmp_path: Path
 ) -> None:
     served = embedded(data_dir, tmp_path / "ingestd.log")
+    assert served.proc is not None
+    killed = served.proc.pid
     served.stop(signal.SIGKILL)
     leftover = postmaster_pid(data_dir)
     assert leftover is not None  # SIGKILL gives no chance to stop it
     served = embedded(data_dir, tmp_path / "ingestd.log")
     try:
         assert postmaster_pid(data_dir) == leftover  # reattached, not a second server
-        assert "reattached" in served.log_path.read_text()
+        assert f"reattached (left running by pid(s) [{killed}]" in served.log_path.read_text()
         assert post(served.url, {"message": "after the kill"}, "?wait=commit") == 200
     finally:
         assert served.stop(signal.SIGTERM) == 0

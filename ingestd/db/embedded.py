@@ -138,8 +138,13 @@ def _read_handles(data_dir: Path) -> list[int]:
 def _prune_handles(data_dir: Path, postmaster: int | None) -> list[int]:
     """Drop users that died without their atexit hook running; return them."""
     old = _read_handles(data_dir)
+    # Our own PID, while this process holds no handle, was written by an earlier process:
+    # a container's ingestd is PID 1 at every start.
+    ours = os.getpid() if _users.get(data_dir, 0) else None
     # Without a live server all entries are stale (even PIDs since recycled).
-    keep = [p for p in old if _alive(p)] if postmaster is not None else []
+    keep = [p for p in old if p == ours or (p != os.getpid() and _alive(p))]
+    if postmaster is None:
+        keep = []
     if keep != old:
         (data_dir / _HANDLES).write_text(json.dumps(keep))
     return [p for p in old if p not in keep]
@@ -243,7 +248,12 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
             ) from exc
         _users[data_dir] = _users.get(data_dir, 0) + 1
     how = "reattached" if handle.pid == running else "started"
-    if dead:
-        how += f" (left running by dead pid(s) {dead})"
+    if dead and handle.pid == running:
+        how += (
+            f" (left running by pid(s) {dead} of an earlier start, which ended without stopping it)"
+        )
+    elif dead:
+        # Not "left running": the server went down with them (as a container stops whole).
+        how += f" (pid(s) {dead} of an earlier start ended without stopping it; it had stopped too)"
     log.info("embedded PostgreSQL %d %s: data dir %s, pid %d", version, how, data_dir, handle.pid)
     return handle
