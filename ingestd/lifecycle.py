@@ -1,13 +1,13 @@
 """What runs beside the HTTP server, started and stopped through aiohttp's cleanup_ctx.
 
 Order matters: the database first, the writer second, so on the way out the writer drains
-the queue into PostgreSQL before the pool closes and the embedded server stops.
+the queue into PostgreSQL before the pool closes (and, after the app, the embedded server
+stops).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ingestd.db import database
 from ingestd.db.database import POOL, SCHEMA_READY
-from ingestd.db.embedded import start_embedded
 from ingestd.http.problems import Problem
 from ingestd.ingest import store
 from ingestd.ingest.events import Limits
@@ -26,7 +25,7 @@ from ingestd.ingest.service import INGEST, Ingest
 from ingestd.ingest.spool import Spool
 from ingestd.ingest.writer import WRITER, WRITER_TASK, BatchWriter
 from ingestd.metrics import METRICS
-from ingestd.settings import SETTINGS, Settings
+from ingestd.settings import SETTINGS
 
 log = logging.getLogger("ingestd")
 
@@ -71,19 +70,6 @@ async def _upkeep(app: web.Application) -> None:
             delay = min(delay * 2, UPKEEP_RETRY_MAX_S)
 
 
-@contextlib.asynccontextmanager
-async def database_server(settings: Settings) -> AsyncIterator[str]:
-    """The DSN to use: the configured one, or the embedded server's, started and stopped here."""
-    if settings.database_url is not None:
-        yield settings.database_url
-        return
-    embedded = await asyncio.to_thread(start_embedded, settings.data_path / "pg")
-    try:
-        yield embedded.dsn
-    finally:
-        await asyncio.to_thread(embedded.stop)
-
-
 async def _spool_checkpoint(app: web.Application, spool_id: str) -> int:
     """Where the spool's committed part ends, retrying while the database is away."""
     delay = 0.5
@@ -99,18 +85,21 @@ async def _spool_checkpoint(app: web.Application, spool_id: str) -> int:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with database_server(settings) as dsn:
-        app[POOL] = await database.create_pool(dsn, settings.db_pool_size)
-        app[SCHEMA_READY] = asyncio.Event()
-        upkeep = asyncio.create_task(_upkeep(app), name="upkeep")
-        upkeep.add_done_callback(_report_crash)
-        yield
-        upkeep.cancel()
-        await asyncio.wait({upkeep}, timeout=CANCEL_WAIT_S)
-        try:
-            await asyncio.wait_for(app[POOL].close(), POOL_CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            app[POOL].terminate()
+    # The embedded server, if any, is started before the app and stopped after it
+    # (ingestd.startup): the app is always given a DSN.
+    if settings.database_url is None:
+        raise ValueError("create_app needs settings.database_url")
+    app[POOL] = await database.create_pool(settings.database_url, settings.db_pool_size)
+    app[SCHEMA_READY] = asyncio.Event()
+    upkeep = asyncio.create_task(_upkeep(app), name="upkeep")
+    upkeep.add_done_callback(_report_crash)
+    yield
+    upkeep.cancel()
+    await asyncio.wait({upkeep}, timeout=CANCEL_WAIT_S)
+    try:
+        await asyncio.wait_for(app[POOL].close(), POOL_CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        app[POOL].terminate()
 
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
