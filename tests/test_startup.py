@@ -6,6 +6,7 @@ The embedded PostgreSQL takes seconds to start, so the tests that need one share
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -13,15 +14,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOKENS_TEXT, IngestdProcess
-from tests.pgcluster import pid_alive
+from ingestd import cli, startup
+from ingestd.settings import Settings
+from tests.conftest import TOKENS_TEXT, IngestdProcess, dsn_for
+from tests.pgcluster import ThrowawayCluster, pid_alive
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -225,3 +230,44 @@ def test_a_data_dir_it_cannot_write_gives_one_line_saying_what_to_do(tmp_path: P
     uid, gid = os.geteuid(), os.getegid()
     assert f"data dir {data_dir} is not writable by uid {uid}" in lines[0]
     assert f"chown -R {uid}:{gid} {data_dir}" in lines[0]
+
+
+class _NotedLate(startup.StopSignal):
+    """A SIGTERM noted after serve's last check but before run_app's handler is in place: a
+    window too short to hit with a real signal, so the flag fakes it."""
+
+    def __init__(self) -> None:
+        self.checks = 0
+
+    @property  # type: ignore[override]
+    def received(self) -> int | None:
+        self.checks += 1
+        return None if self.checks == 1 else signal.SIGTERM
+
+
+def test_a_stop_signal_noted_just_before_run_app_stops_the_server_cleanly(
+    pg_cluster: ThrowawayCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingestd")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    IngestdProcess(pg_cluster.dsn, tmp_path / "unused.log").query(f'CREATE DATABASE "{name}"')
+    settings = Settings(database_url=dsn_for(pg_cluster.dsn, name), data_dir=tmp_path, port=0)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Were the signal lost, serve would run on (uvloop keeps pytest-timeout from firing):
+    # a real SIGTERM a while later ends it, and the test fails.
+    fired = threading.Event()
+
+    def stop_anyway() -> None:
+        fired.set()
+        signal.raise_signal(signal.SIGTERM)
+
+    fallback = threading.Timer(30, stop_anyway)
+    fallback.start()
+    try:
+        cli.serve(settings, _NotedLate())
+    finally:
+        fallback.cancel()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert not fired.is_set(), "the noted signal was lost"
+    assert "writer stopped" in caplog.text  # run_app's cleanup ran
