@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -24,8 +23,6 @@ from ingestd.db.embedded import start_embedded
 
 if TYPE_CHECKING:  # at run time settings imports aiohttp, and cli imports this module first
     from ingestd.settings import Settings
-
-log = logging.getLogger("ingestd")
 
 LOCK_FILE = "ingestd.lock"
 #: Subdirectories ingestd writes in, checked up front so their owner is named in one line.
@@ -56,10 +53,10 @@ class StopSignal:
             signal.raise_signal(self.received)
 
 
-def _not_writable(path: Path) -> StartupError:
+def _not_writable(path: Path, what: str = "data dir") -> StartupError:
     uid, gid = os.geteuid(), os.getegid()
     return StartupError(
-        f"data dir {path} is not writable by uid {uid}: run `chown -R {uid}:{gid} {path}` "
+        f"{what} {path} is not writable by uid {uid}: run `chown -R {uid}:{gid} {path}` "
         "(for a bind mount, on the host), or set INGESTD_DATA_DIR to a directory it can write"
     )
 
@@ -73,7 +70,12 @@ def data_dir_lock(path: Path) -> Iterator[None]:
         path.mkdir(parents=True, exist_ok=True)
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     except PermissionError:
-        raise _not_writable(path) from None
+        missing = path
+        while not missing.parent.exists():  # name the directory that refused, not a child
+            missing = missing.parent
+        if path.exists():
+            raise _not_writable(path) from None
+        raise _not_writable(missing.parent, "the data dir's parent") from None
     except OSError as exc:
         if exc.errno == errno.EROFS:
             raise StartupError(f"data dir {path} is on a read-only file system") from None
