@@ -168,6 +168,18 @@ async def test_a_retried_ping_with_an_idempotency_key_is_stored_once(server: Ser
         assert (bad.status, bad.content_type) == (400, "application/problem+json")
 
 
+async def test_a_retry_with_the_key_of_a_good_ping_is_still_checked(server: Served) -> None:
+    # Found by the schema fuzzer: the key's earlier answer came back before the rid was read.
+    key = f"checked-{uuid.uuid4()}"
+    await ping(server, "checked/start", key=key)
+    for params in ({"rid": ""}, {"rid": "not-a-uuid"}):
+        headers = {"Idempotency-Key": key}
+        async with server.http.get("ping/checked/start", params=params, headers=headers) as bad:
+            assert (bad.status, bad.content_type) == (400, "application/problem+json")
+    async with server.http.get("ping/checked/256", headers={"Idempotency-Key": key}) as bad:
+        assert bad.status == 404
+
+
 async def test_a_huge_body_keeps_its_last_lines(server: Served) -> None:
     body = "\n".join(f"line {i}" for i in range(10_050)).encode()
     run_id = await ping(server, "chatty/0", body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -106,14 +106,16 @@ async def ping(request: web.Request) -> web.Response:
     # With an Idempotency-Key (as on POST /v1/events), a retried ping (curl --retry after a
     # timeout or a 503) is stored once and answers the run id of the first.
     ingest = request.app[INGEST]
+    # Checked before the key is looked up: a retry must not make a bad ping look good.
+    target = _target(request)
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        run_id, done = await _accept(request, None)
+        run_id, done = await _accept(request, target, None)
     else:
         async with ingest.key_guard(key):
             earlier = await ingest.duplicate_answer(key)
             if earlier is None:
-                run_id, done = await _accept(request, key)
+                run_id, done = await _accept(request, target, key)
             else:  # answered, like the original, once that is committed
                 run_id, done = earlier.get("run_id"), ingest.in_flight(key)
     if done is not None:
@@ -127,10 +129,17 @@ def _run_id_answer(run_id: str | None) -> web.Response:
     return web.Response(text=f"{run_id}\n" if run_id else "", content_type="text/plain")
 
 
-async def _accept(
-    request: web.Request, key: str | None
-) -> tuple[str | None, asyncio.Future[None] | None]:
-    """Queue the ping's events: (its run id, the future of their commit; None if no event)."""
+class _Target(NamedTuple):
+    """What a ping's path and query say: the job, the action, and the run if named."""
+
+    job: str
+    kind: str
+    status: str | None
+    exit_code: int | None
+    rid: str | None
+
+
+def _target(request: web.Request) -> _Target:
     job = _job(request)
     kind, status, exit_code = _action(request.match_info.get("action"))
     rid = request.query.get("rid")
@@ -139,6 +148,14 @@ async def _accept(
             rid = parse_uuid(rid, "rid")
         except EventError as exc:
             raise bad_param("rid", str(exc)) from None
+    return _Target(job, kind, status, exit_code, rid)
+
+
+async def _accept(
+    request: web.Request, target: _Target, key: str | None
+) -> tuple[str | None, asyncio.Future[None] | None]:
+    """Queue the ping's events: (its run id, the future of their commit; None if no event)."""
+    job, kind, status, exit_code, rid = target
     body = await read_body(request, request.app[SETTINGS].max_body_bytes)
     now = request.app[CLOCK].now()
     stamp = now.isoformat()
