@@ -14,9 +14,9 @@ import orjson
 from aiohttp import web
 
 from ingestd.openapi import monitoring as monitoring_openapi
-from ingestd.openapi.parameters import PARAMETERS, query_param
+from ingestd.openapi.parameters import NAME, PARAMETERS, query_param
 from ingestd.openapi.schemas import SCHEMAS, ref
-from ingestd.read.params import MAX_RECENT_RUNS
+from ingestd.read.params import MAX_RECENT_RUNS, MAX_TEXT
 
 routes = web.RouteTableDef()
 
@@ -45,7 +45,8 @@ def _op(
 
 
 _RETRY = {
-    "description": "The daemon cannot take more right now; retry after Retry-After seconds.",
+    "description": "The daemon cannot take more right now, a query took too long, or the "
+    "database is away; retry after Retry-After seconds.",
     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
@@ -111,14 +112,14 @@ _INGEST_PATHS: dict[str, Any] = {
             "Runs, newest first",
             "read",
             "read",
-            {"200": _json("RunList", "A page of runs"), **_problems(400)},
+            {"200": _json("RunList", "A page of runs"), **_problems(400), "503": _RETRY},
             parameters=_p("job", "status", "trigger", "since", "until", "attr", "limit", "cursor"),
         ),
         "delete": _op(
             "Delete runs (and their logs) older than `before`",
             "admin",
             "admin",
-            {"200": _json("Deleted", "How many were deleted"), **_problems(400)},
+            {"200": _json("Deleted", "How many were deleted"), **_problems(400), "503": _RETRY},
             parameters=_p("before", "job"),
         ),
     },
@@ -135,7 +136,7 @@ _INGEST_PATHS: dict[str, Any] = {
             "One run, with log_counts",
             "read",
             "read",
-            {"200": _json("Run", "The run"), **_problems(400, 404)},
+            {"200": _json("Run", "The run"), **_problems(400, 404), "503": _RETRY},
         ),
     },
     "/v1/runs/{run_id}/finish": {
@@ -159,7 +160,7 @@ _READ_PATHS: dict[str, Any] = {
             "One run's logs, oldest first",
             "read",
             "read",
-            {"200": _json("LogList", "A page of logs"), **_problems(400, 404)},
+            {"200": _json("LogList", "A page of logs"), **_problems(400, 404), "503": _RETRY},
             parameters=_p("level", "min_level", "step", "since", "until", "q", "limit", "cursor"),
         ),
     },
@@ -168,14 +169,14 @@ _READ_PATHS: dict[str, Any] = {
             "Logs, newest first",
             "read",
             "read",
-            {"200": _json("LogList", "A page of logs"), **_problems(400)},
+            {"200": _json("LogList", "A page of logs"), **_problems(400), "503": _RETRY},
             parameters=_p(*_LOG_FILTERS, "fingerprint", "attr", "limit", "cursor"),
         ),
         "delete": _op(
             "Delete logs older than `before` (whole day partitions dropped where possible)",
             "admin",
             "admin",
-            {"200": _json("Deleted", "How many were deleted"), **_problems(400)},
+            {"200": _json("Deleted", "How many were deleted"), **_problems(400), "503": _RETRY},
             parameters=_p("before", "job"),
         ),
     },
@@ -184,7 +185,7 @@ _READ_PATHS: dict[str, Any] = {
             "One row per job: last run, success rate, average duration, health",
             "read",
             "read",
-            {"200": _json("JobList", "Every job"), **_problems(400)},
+            {"200": _json("JobList", "Every job"), **_problems(400), "503": _RETRY},
             parameters=[
                 *_p("days"),
                 query_param(
@@ -200,7 +201,7 @@ _READ_PATHS: dict[str, Any] = {
             "Run and log figures over the last N days",
             "stats",
             "read",
-            {"200": _json("StatsSummary", "The figures"), **_problems(400)},
+            {"200": _json("StatsSummary", "The figures"), **_problems(400), "503": _RETRY},
             parameters=_p("days", "job"),
         )
     },
@@ -209,7 +210,7 @@ _READ_PATHS: dict[str, Any] = {
             "The summary figures per job",
             "stats",
             "read",
-            {"200": _json("JobFiguresList", "One item per job"), **_problems(400)},
+            {"200": _json("JobFiguresList", "One item per job"), **_problems(400), "503": _RETRY},
             parameters=_p("days", "job"),
         )
     },
@@ -218,13 +219,23 @@ _READ_PATHS: dict[str, Any] = {
             "Logs of level error or above, grouped",
             "stats",
             "read",
-            {"200": _json("ErrorGroupList", "Groups, most errors first"), **_problems(400)},
+            {
+                "200": _json("ErrorGroupList", "Groups, most errors first"),
+                **_problems(400),
+                "503": _RETRY,
+            },
             parameters=[
                 *_p("days", "job", "limit"),
                 query_param(
                     "by",
                     "Group by step, job, fingerprint or attr.<key>.",
-                    {"type": "string", "default": "step", "examples": ["step", "attr.terminal_id"]},
+                    {
+                        "type": "string",
+                        "pattern": r"^(step|job|fingerprint|attr\.[\s\S]+)$",
+                        "maxLength": len("attr.") + MAX_TEXT,
+                        "default": "step",
+                        "examples": ["step", "attr.terminal_id"],
+                    },
                 ),
             ],
         )
@@ -234,9 +245,12 @@ _READ_PATHS: dict[str, Any] = {
             "Run figures per value of a run attribute (a profile, a terminal, a project)",
             "stats",
             "read",
-            {"200": _json("AttrGroupList", "One item per value"), **_problems(400)},
+            {"200": _json("AttrGroupList", "One item per value"), **_problems(400), "503": _RETRY},
             parameters=[
-                {**query_param("attr", "The run attribute, e.g. profile_id."), "required": True},
+                {
+                    **query_param("attr", "The run attribute, e.g. profile_id.", NAME),
+                    "required": True,
+                },
                 *_p("days", "job", "limit"),
             ],
         )
@@ -246,7 +260,7 @@ _READ_PATHS: dict[str, Any] = {
             "Runs by status and logs by level per hour or day",
             "stats",
             "read",
-            {"200": _json("BucketList", "One item per bucket"), **_problems(400)},
+            {"200": _json("BucketList", "One item per bucket"), **_problems(400), "503": _RETRY},
             parameters=[
                 *_p("days", "job"),
                 query_param("bucket", "Bucket size.", {"enum": ["hour", "day"], "default": "hour"}),

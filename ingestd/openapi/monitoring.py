@@ -5,9 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingestd.monitoring.job_settings import RULES
+from ingestd.ingest.events import MAX_NAME_CHARS
+from ingestd.monitoring.job_settings import MAX_COUNTER_CHARS, MAX_WEBHOOKS, RULES
+from ingestd.monitoring.jobs_api import MAX_JOB_CHARS
+from ingestd.monitoring.schedules import MAX_CRON_CHARS
+from ingestd.monitoring.webhooks import MAX_URL_CHARS
+from ingestd.read.params import MAX_LIMIT, MAX_TEXT
 
-_DURATION = {"type": ["string", "number", "null"], "examples": ["90s", "15m", "1h30m", 3600]}
+#: More than 0 and at most a year (monitoring/schedules.py parse_duration).
+_DURATION = {
+    "type": ["string", "number", "null"],
+    "exclusiveMinimum": 0,
+    "maximum": 366 * 86400,
+    "examples": ["90s", "15m", "1h30m", 3600],
+}
+#: The database away, or a read past its budget: a 503 with Retry-After.
+_UNAVAILABLE = {
+    "description": "The database is away or too slow; retry after Retry-After seconds.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
@@ -31,7 +48,12 @@ _RUN_ID_TEXT = {
     "content": {"text/plain": {"schema": {"type": "string"}}},
 }
 _PING_PARAMS = [
-    {"name": "job", "in": "path", "required": True, "schema": {"type": "string"}},
+    {
+        "name": "job",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": MAX_NAME_CHARS},
+    },
     {
         "name": "rid",
         "in": "query",
@@ -64,7 +86,7 @@ def _ping(summary: str) -> dict[str, Any]:
         "summary": summary,
         "tags": ["pings"],
         "requestBody": _PING_BODY,
-        "responses": {"200": _RUN_ID_TEXT, **_problems(400, 401, 403, 404, 413, 429, 503)},
+        "responses": {"200": _RUN_ID_TEXT, **_problems(400, 401, 403, 404, 413, 415, 429, 503)},
         "security": [{"bearer": ["ingest"]}, {"queryToken": ["ingest"]}],
     }
     return {"parameters": _PING_PARAMS, "get": operation, "post": operation}
@@ -96,7 +118,7 @@ PATHS: dict[str, Any] = {
                 "name": "job",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_JOB_CHARS},
             }
         ],
         "get": {
@@ -105,7 +127,11 @@ PATHS: dict[str, Any] = {
             "only (`https://host/[redacted]`): webhook URLs often hold their secret.",
             "tags": ["jobs"],
             "security": [{"bearer": ["read"]}],
-            "responses": {"200": _json("Job", "The job"), **_problems(401, 403, 404)},
+            "responses": {
+                "200": _json("Job", "The job"),
+                **_problems(400, 401, 403, 404),
+                "503": _UNAVAILABLE,
+            },
         },
         "put": {
             "summary": "Replace a job's settings (fields left out take their defaults)",
@@ -114,7 +140,8 @@ PATHS: dict[str, Any] = {
             "tags": ["jobs"],
             "security": [{"bearer": ["admin"]}],
             "requestBody": {
-                "required": True,
+                "required": False,
+                "description": "No body: every field takes its default.",
                 "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/JobSettings"}}
                 },
@@ -122,14 +149,19 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("Job", "Updated"),
                 "201": _json("Job", "Created"),
-                **_problems(400, 401, 403),
+                **_problems(400, 401, 403, 413, 415),
+                "503": _UNAVAILABLE,
             },
         },
         "delete": {
             "summary": "Forget a job's settings (its runs and logs stay)",
             "tags": ["jobs"],
             "security": [{"bearer": ["admin"]}],
-            "responses": {"200": {"description": '{"deleted": 0 or 1}'}, **_problems(401, 403)},
+            "responses": {
+                "200": {"description": '{"deleted": 0 or 1}'},
+                **_problems(400, 401, 403),
+                "503": _UNAVAILABLE,
+            },
         },
     },
     "/v1/alerts": {
@@ -140,33 +172,54 @@ PATHS: dict[str, Any] = {
             "tags": ["alerts"],
             "security": [{"bearer": ["read"]}],
             "parameters": [
-                {"name": "job", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "job",
+                    "in": "query",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT},
+                },
                 {"name": "rule", "in": "query", "schema": {"enum": list(RULES)}},
-                {"name": "since", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "since",
+                    "in": "query",
+                    "description": "RFC 3339 or epoch seconds.",
+                    "schema": {"type": "string", "minLength": 1},
+                },
                 {
                     "name": "limit",
                     "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_LIMIT,
+                        "default": 50,
+                    },
                 },
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1}},
             ],
             "responses": {
                 "200": _json("AlertList", "A page of alerts"),
                 **_problems(400, 401, 403),
+                "503": _UNAVAILABLE,
             },
         },
     },
 }
 
+_URL = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+    "maxLength": MAX_URL_CHARS,
+}
 _WEBHOOK = {
     "oneOf": [
-        {"type": "string", "format": "uri"},
+        _URL,
         {
             "type": "object",
             "required": ["url"],
             "additionalProperties": False,
             "properties": {
-                "url": {"type": "string", "format": "uri"},
+                "url": _URL,
                 "format": {"enum": ["json", "slack"]},
             },
         },
@@ -175,7 +228,7 @@ _WEBHOOK = {
 
 _SETTINGS_PROPERTIES: dict[str, Any] = {
     "every": _DURATION,
-    "cron": {"type": ["string", "null"], "examples": ["0 3 * * *"]},
+    "cron": {"type": ["string", "null"], "maxLength": MAX_CRON_CHARS, "examples": ["0 3 * * *"]},
     "timezone": {"type": ["string", "null"], "examples": ["Europe/Berlin"]},
     "grace": _DURATION,
     "max_duration": _DURATION,
@@ -184,10 +237,10 @@ _SETTINGS_PROPERTIES: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "webhooks": {"type": "array", "items": _WEBHOOK, "maxItems": 10},
+            "webhooks": {"type": ["array", "null"], "items": _WEBHOOK, "maxItems": MAX_WEBHOOKS},
             "global_webhooks": {"type": "boolean", "default": True},
             "rules": {"type": "array", "items": {"enum": list(RULES)}},
-            "failures_in_a_row": {"type": "integer", "minimum": 2, "default": 3},
+            "failures_in_a_row": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 3},
         },
     },
     "anomaly": {
@@ -195,13 +248,25 @@ _SETTINGS_PROPERTIES: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "enabled": {"type": "boolean", "default": True},
-            "counters": {"type": ["array", "null"], "items": {"type": "string"}},
-            "history": {"type": "integer", "default": 20},
-            "min_history": {"type": "integer", "default": 10},
-            "k": {"type": "number", "default": 4},
+            "counters": {
+                "type": ["array", "null"],
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_COUNTER_CHARS},
+            },
+            "history": {"type": "integer", "minimum": 3, "maximum": 1000, "default": 20},
+            "min_history": {
+                "type": "integer",
+                "minimum": 3,
+                "maximum": 1000,
+                "default": 10,
+                "description": "At most history.",
+            },
+            "k": {"type": "number", "minimum": 1, "maximum": 100, "default": 4},
         },
     },
 }
+
+#: every and cron both given (not null): refused, "give either every or cron, not both".
+_BOTH_GIVEN = {"every": {"not": {"type": "null"}}, "cron": {"not": {"type": "null"}}}
 
 SCHEMAS: dict[str, Any] = {
     "JobSettings": {
@@ -209,6 +274,13 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "Give either every or cron (with an optional timezone), or neither.",
         "properties": _SETTINGS_PROPERTIES,
+        "allOf": [
+            {"not": {"required": ["every", "cron"], "properties": _BOTH_GIVEN}},
+            {
+                "if": {"required": ["timezone"], "properties": {"timezone": {"type": "string"}}},
+                "then": {"required": ["cron"], "properties": {"cron": {"type": "string"}}},
+            },
+        ],
     },
     "Job": {
         "type": "object",

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingestd.read.params import DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT
+from ingestd.read.params import DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT, MAX_QUERY_TEXT, MAX_TEXT
 
 _TIME_TEXT = "RFC 3339, epoch seconds, or a duration back from now: 90s, 15m, 24h, 7d, 2w."
+
+
+#: What the server takes for a name (`Params.text`) and for a comma list (`Params.texts`): an
+#: empty value is a 400, not "no filter". A list's own limit (20 * MAX_TEXT characters) is not
+#: given: aiohttp refuses a request line over 8190 bytes before ingestd sees it.
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+NAMES = {"type": "string", "minLength": 1}
+#: Anything else the server reads from text refuses an empty value too.
+NON_EMPTY = {"type": "string", "minLength": 1}
 
 
 def query_param(
@@ -22,17 +31,23 @@ def query_param(
 
 
 PARAMETERS: dict[str, Any] = {
-    "job": query_param("job", "Only this job."),
+    "job": query_param("job", "Only this job.", NAME),
     "run_id_query": query_param("run_id", "Only this run.", {"type": "string", "format": "uuid"}),
-    "status": query_param("status", "Comma list of run statuses (aliases accepted)."),
-    "trigger": query_param("trigger", "Comma list of triggers: cron, manual, api ..."),
-    "since": query_param("since", "From this time on. " + _TIME_TEXT),
-    "until": query_param("until", "Before this time. " + _TIME_TEXT),
-    "level": query_param("level", "Comma list of level names (a name covers its band) or numbers."),
-    "min_level": query_param("min_level", "This level or above: a name or a number."),
-    "step": query_param("step", "Only this step (phase)."),
-    "q": query_param("q", "Text to find in the message, case-insensitive.", {"maxLength": 200}),
-    "fingerprint": query_param("fingerprint", "Only errors with this fingerprint."),
+    "status": query_param("status", "Comma list of run statuses (aliases accepted).", NAMES),
+    "trigger": query_param("trigger", "Comma list of triggers: cron, manual, api ...", NAMES),
+    "since": query_param("since", "From this time on. " + _TIME_TEXT, NON_EMPTY),
+    "until": query_param("until", "Before this time. " + _TIME_TEXT, NON_EMPTY),
+    "level": query_param(
+        "level", "Comma list of level names (a name covers its band) or numbers.", NAMES
+    ),
+    "min_level": query_param("min_level", "This level or above: a name or a number.", NON_EMPTY),
+    "step": query_param("step", "Only this step (phase).", NAME),
+    "q": query_param(
+        "q",
+        "Text to find in the message, case-insensitive.",
+        {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_TEXT, "pattern": "\\S"},
+    ),
+    "fingerprint": query_param("fingerprint", "Only errors with this fingerprint.", NAME),
     "attr": {
         "name": "attr.<key>",
         "in": "query",
@@ -47,12 +62,12 @@ PARAMETERS: dict[str, Any] = {
         "Page size.",
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     ),
-    "cursor": query_param("cursor", "The next_cursor of the previous page (opaque)."),
+    "cursor": query_param("cursor", "The next_cursor of the previous page (opaque).", NON_EMPTY),
     "days": query_param(
         "days", "Window: the last N days.", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}
     ),
     "before": {
-        **query_param("before", "Delete what is older than this. " + _TIME_TEXT),
+        **query_param("before", "Delete what is older than this. " + _TIME_TEXT, NON_EMPTY),
         "required": True,
     },
     "run_id": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingestd.ingest.events import MAX_NAME_CHARS
 from ingestd.ingest.vocab import LEVELS
 
 STATUSES = ["pending", "running", "success", "warning", "failed", "cancelled", "timed_out"]
@@ -62,6 +63,10 @@ _RATE = {
     "warning is a success with warnings), one decimal.",
 }
 
+#: job, step, trigger, event_id: a non-empty string of at most MAX_NAME_CHARS (events.py _name).
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
+_PROGRESS = {"type": "number", "minimum": 0, "maximum": 100}
+
 ERROR_INFO = {
     "type": "object",
     "properties": {
@@ -95,8 +100,8 @@ SCHEMAS: dict[str, Any] = {
             "ts": _TIME,
             "level": _LEVEL_IN,
             "run_id": {"type": "string", "format": "uuid"},
-            "job": {"type": "string"},
-            "step": {"type": "string", "examples": ["FETCH", "SAVE"]},
+            "job": _NAME,
+            "step": {**_NAME, "examples": ["FETCH", "SAVE"]},
             "attrs": _OBJECT,
             "source": {
                 "type": "object",
@@ -111,7 +116,7 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "error": ref("ErrorInfo"),
-            "event_id": {"type": "string", "description": "The same event_id is stored once."},
+            "event_id": {**_NAME, "description": "The same event_id is stored once."},
         },
     },
     "RunEvent": {
@@ -120,13 +125,13 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "kind": {"const": "run"},
             "run_id": {"type": "string", "format": "uuid"},
-            "job": {"type": "string", "description": "Required the first time a run is seen."},
+            "job": {**_NAME, "description": "Required the first time a run is seen."},
             "status": _STATUS_IN,
-            "trigger": {"type": "string", "examples": ["cron", "manual", "api"]},
+            "trigger": {**_NAME, "examples": ["cron", "manual", "api"]},
             "started_at": _TIME,
             "finished_at": _TIME,
-            "progress": {"type": "number", "minimum": 0, "maximum": 100},
-            "step": {"type": "string"},
+            "progress": _PROGRESS,
+            "step": _NAME,
             "counters": _COUNTERS,
             "result": _OBJECT,
             "error": ref("ErrorInfo"),
@@ -152,21 +157,26 @@ SCHEMAS: dict[str, Any] = {
     "RunCreate": {
         "type": "object",
         "required": ["job"],
+        "additionalProperties": False,
         "properties": {
-            "job": {"type": "string"},
+            "job": _NAME,
             "run_id": {"type": "string", "format": "uuid"},
-            "trigger": {"type": "string"},
+            "trigger": _NAME,
             "attrs": _OBJECT,
             "started_at": _TIME,
             "status": _STATUS_IN,
+            "step": _NAME,
+            "progress": _PROGRESS,
+            "counters": _COUNTERS,
         },
     },
     "RunUpdate": {
         "type": "object",
         "description": "An empty body is a heartbeat.",
+        "additionalProperties": False,
         "properties": {
-            "progress": {"type": "number", "minimum": 0, "maximum": 100},
-            "step": {"type": "string"},
+            "progress": _PROGRESS,
+            "step": _NAME,
             "counters": _COUNTERS,
             "attrs": _OBJECT,
             "status": _STATUS_IN,
@@ -175,12 +185,16 @@ SCHEMAS: dict[str, Any] = {
     "RunFinish": {
         "type": "object",
         "required": ["status"],
+        "additionalProperties": False,
         "properties": {
             "status": _STATUS_IN,
             "counters": _COUNTERS,
             "result": _OBJECT,
             "error": ref("ErrorInfo"),
             "finished_at": _TIME,
+            "step": _NAME,
+            "progress": _PROGRESS,
+            "attrs": _OBJECT,
         },
     },
     "Run": {
