@@ -29,7 +29,7 @@ from ingestd.openapi.document import DOCUMENT
 from tests.conftest import IngestdProcess
 
 #: Generated examples per operation and phase; the coverage phase adds its own bounded set.
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 SEED = 20261206
 TAIL_READ_S = 0.3
 CHECKS = (

@@ -3,7 +3,9 @@
 Built once as plain data from the schemas in `openapi_schemas`, the parameters in
 `openapi_parameters` and the monitoring fragments in `monitoring_openapi`, serialised once
 with orjson. tests/test_openapi.py checks that the
-document is valid and that it and the router agree, path for path and method for method.
+document is valid and that it and the router agree, path for path and method for method;
+tests/test_openapi_fuzz.py fuzzes every operation and checks that the server answers only
+what the document says it does.
 """
 
 from __future__ import annotations
