@@ -135,3 +135,24 @@ def test_a_partition_race_is_retried_not_dead_lettered() -> None:
     )
     assert _partition_race(race)
     assert not _partition_race(asyncpg.CheckViolationError('violates check constraint "x"'))
+
+
+async def test_a_nul_in_a_run_counters_key_does_not_stop_the_writer(
+    server_factory: Callable[..., Awaitable[Served]],
+) -> None:
+    # Issue 13.1: jsonb refused the NUL, the dead-letter insert too, and the writer retried
+    # for good: every later commit waited in vain.
+    served = await server_factory(commit_wait_s=10)
+    run_id = "33333333-3333-4333-8333-333333333333"
+    bad = b'{"kind":"run","run_id":"%s","job":"x","counters":{"\\u0000":1}}' % run_id.encode()
+    async with served.http.post("v1/events", data=bad) as answer:
+        assert answer.status == 202
+    good = orjson.dumps({"message": "after", "job": "x"})
+    async with served.http.post("v1/events?wait=commit", data=good) as answer:
+        assert answer.status == 200
+    async with served.http.get("readyz") as answer:
+        assert answer.status == 200
+    counters = await served.db.fetchval(
+        "SELECT counters::text FROM runs WHERE run_id = $1", uuid.UUID(run_id)
+    )
+    assert orjson.loads(counters) == {"\ufffd": 1}

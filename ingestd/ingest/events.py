@@ -3,6 +3,9 @@
 This is the per-event hot path (the first wall is Python work, not COPY), so the common
 case does as little as it can: canonical UUIDs pass a regex, attrs are dumped once, and
 the rare cases (NUL characters, odd UUID spellings, deep nesting) take slower branches.
+
+What PostgreSQL refuses in text and jsonb (U+0000, its escape \\u0000, lone surrogates) is
+made storable, not refused: U+FFFD in every string of an event, object keys included.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ MAX_EPOCH = MAX_TS.timestamp()
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _LOOSE_NAMESPACE = uuid.UUID("5f0c2b2e-6a43-4f0e-9d1c-2f1b0f6c7a10")
+#: What text and jsonb refuse: NUL, and surrogates (a str holding them is not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _RUN_FIELDS = frozenset(
     {"kind", "run_id", "job", "status", "trigger", "started_at", "finished_at", "progress",
      "step", "counters", "result", "error", "attrs", "ts"}
@@ -193,7 +198,17 @@ def _name(value: Any, name: str) -> str:
         raise EventError(f"{name} must be a non-empty string, not {_show(value)}")
     if len(value) > MAX_NAME_CHARS:
         raise EventError(f"{name} must be at most {MAX_NAME_CHARS} characters")
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    return storable(value) if _has_unstorable(value) else value
+
+
+def _has_unstorable(text: str) -> bool:
+    # isascii() is O(1) in CPython: most strings skip the search.
+    return "\x00" in text or (not text.isascii() and _UNSTORABLE.search(text) is not None)
+
+
+def storable(text: str) -> str:
+    """The text with what PostgreSQL refuses (U+0000, surrogates) replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _optional_name(obj: dict[str, Any], key: str) -> str | None:
@@ -203,8 +218,8 @@ def _optional_name(obj: dict[str, Any], key: str) -> str | None:
 
 def clip_text(text: str, max_bytes: int) -> str:
     """Cut text to max_bytes of UTF-8, with a visible marker saying how much was cut."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
+    if _has_unstorable(text):
+        text = storable(text)
     if len(text) * 4 <= max_bytes:  # cannot be too long, skip encoding
         return text
     encoded = text.encode("utf-8", "replace")
@@ -214,13 +229,14 @@ def clip_text(text: str, max_bytes: int) -> str:
     return f"{cut}… [truncated {len(encoded) - len(cut.encode())} bytes]"
 
 
-def _strip_nul(value: Any) -> Any:
+def _storable_value(value: Any) -> Any:
+    """A JSON value with every string, keys included, made storable."""
     if type(value) is str:
-        return value.replace("\x00", "\ufffd")
+        return storable(value)
     if type(value) is dict:
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+        return {_storable_value(k): _storable_value(v) for k, v in value.items()}
     if type(value) is list:
-        return [_strip_nul(v) for v in value]
+        return [_storable_value(v) for v in value]
     return value
 
 
@@ -234,12 +250,18 @@ def _depth(value: Any) -> int:
 
 def dump_object(value: Any, name: str, limits: Limits) -> str:
     """Validate a JSON object field and return it as jsonb text."""
+    return _dump(value, name, limits)[0].decode()
+
+
+def _dump(value: Any, name: str, limits: Limits) -> tuple[bytes, Any]:
+    """Validate a JSON object field: (its jsonb text, the object), both made storable."""
     if type(value) is not dict:
         raise EventError(f"{name} must be an object, not {_type(value)}")
     try:
         text = orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
-        raise EventError(f"{name} cannot be stored: {exc}") from None
+    except orjson.JSONEncodeError:
+        value = _storable_value(value)  # a surrogate, say; what then fails is refused
+        text = _encode(value, name)
     if len(text) > limits.max_attrs_bytes:
         raise EventError(f"{name} is {len(text)} bytes; at most {limits.max_attrs_bytes} allowed")
     # Only text with enough brackets can be too deep: most objects skip the walk.
@@ -247,8 +269,16 @@ def dump_object(value: Any, name: str, limits: Limits) -> str:
     if brackets > limits.max_attrs_depth and _depth(value) > limits.max_attrs_depth:
         raise EventError(f"{name} nests deeper than {limits.max_attrs_depth} levels")
     if b"\\u0000" in text:  # jsonb refuses NUL: make it storable, not fatal
-        text = orjson.dumps(_strip_nul(value))
-    return text.decode()
+        value = _storable_value(value)
+        text = orjson.dumps(value)
+    return text, value
+
+
+def _encode(value: Any, name: str) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raise EventError(f"{name} cannot be stored: {exc}") from None
 
 
 def _error_object(value: Any, limits: Limits) -> dict[str, Any]:
@@ -308,7 +338,7 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         ts = datetime.fromtimestamp(ts, UTC)
     else:
         ts = parse_time(ts, "ts")
-    if len(message) * 4 > limits.max_message_bytes or "\x00" in message:
+    if len(message) * 4 > limits.max_message_bytes or _has_unstorable(message):
         message = clip_text(message, limits.max_message_bytes)
     return (
         ts,
@@ -344,11 +374,9 @@ def parse_run(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Run
                 raise EventError(f"progress must be a number from 0 to 100, not {_show(value)}")
             event.progress = float(value)
         elif key == "counters":
-            dump_object(value, "counters", limits)
-            event.counters = _counters(value)
+            event.counters = _counters(_dump(value, "counters", limits)[1])
         elif key == "attrs":
-            dump_object(value, "attrs", limits)
-            event.attrs = _strip_nul(value)
+            event.attrs = _dump(value, "attrs", limits)[1]
         elif key == "result":
             event.result = dump_object(value, "result", limits)
         elif key == "error":
