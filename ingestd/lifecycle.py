@@ -161,7 +161,8 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
                 Problem(503, "Service Unavailable", "ingestd stopped before writing the events")
             )
     log.info(
-        "writer stopped: %d events committed, %d dead-lettered",
+        "writer stopped: %d events committed, %d dead-lettered, %d dropped",
         writer.stats.committed,
         writer.stats.dead_lettered,
+        writer.stats.dropped,
     )

@@ -2,7 +2,7 @@
 
 The counters are read from the objects that keep them (ingest, queue, writer) when
 Prometheus scrapes, so the per-event hot path pays nothing for them. Every event is
-accounted for: accepted + recovered = committed + dead-lettered + pending, where
+accounted for: accepted + recovered = committed + dead-lettered + dropped + pending, where
 "committed" includes events found already stored (duplicates, also counted apart) and
 "recovered" are events a previous process left in the spool.
 """
@@ -35,7 +35,8 @@ class _EventAccounts(Collector):
         ingest, stats = self.app[INGEST], self.app[WRITER].stats
         queue = ingest.queue
         committed = stats.committed + stats.duplicates
-        pending = ingest.accepted + queue.recovered_events - committed - stats.dead_lettered
+        kept_out = stats.dead_lettered + stats.dropped
+        pending = ingest.accepted + queue.recovered_events - committed - kept_out
         counters = {
             "ingestd_events_accepted": ("Events accepted (answered 202/200).", ingest.accepted),
             "ingestd_events_rejected": ("Events rejected as invalid.", ingest.rejected),
@@ -58,6 +59,10 @@ class _EventAccounts(Collector):
             "ingestd_events_dead_lettered": (
                 "Events the database refused, kept in dead_letters.",
                 stats.dead_lettered,
+            ),
+            "ingestd_events_dropped": (
+                "Events the database refused, and dead_letters too: logged, not kept.",
+                stats.dropped,
             ),
             "ingestd_db_errors": ("Failed database writes (each retried).", stats.db_errors),
             "ingestd_batches": ("Batches committed.", stats.batches),

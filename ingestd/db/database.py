@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import importlib.resources
 import logging
 import re
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
+from asyncpg.exceptions._base import DataError as ClientDataError
 from asyncpg.exceptions._base import InternalClientError
 from asyncpg.pool import PoolConnectionProxy
 
@@ -45,8 +47,57 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.ConnectionFailureError,
 )
-#: Worth retrying: the database is away, or in a state the data is not to blame for.
+#: Worth retrying: the database is away, or in a state the data is not to blame for. For
+#: loops that carry no event (monitor, retention, alerts); the writer sorts errors finer,
+#: with error_kind, so that no event can keep it retrying.
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+
+
+class ErrorKind(enum.Enum):
+    """What an error on a write says about the data written."""
+
+    #: The server or the connection is away or in a state to wait out: retry, keep the data.
+    AWAY = "away"
+    #: The data itself was refused: isolate the event that is to blame.
+    DATA = "data"
+    #: The server refused for a reason not sorted here (a trigger's RAISE, a feature not
+    #: supported...): worth a few tries, then treated as the data's fault.
+    REFUSED = "refused"
+    #: Not from the database nor the connection: a bug, ours or the driver's.
+    BUG = "bug"
+
+
+#: SQLSTATE classes of states the data is not to blame for: connection (08), transaction
+#: state (25: read-only after a failover), authorization (28), catalog (3D: no database),
+#: rollback (40: serialization failure, deadlock), schema or privileges (42: a table
+#: missing, a grant revoked), resources (53: disk full, too many connections), object state
+#: (55: lock not available), operator intervention (57: shutdown, statement cancelled),
+#: system error (58: I/O), configuration (F0), internal error (XX: corruption).
+AWAY_CLASSES = frozenset({"08", "25", "28", "3D", "40", "42", "53", "55", "57", "58", "F0", "XX"})
+#: SQLSTATE classes of data refused: data exception (22: bad encoding, untranslatable
+#: character, out of range), integrity (23: a constraint), program limit (54: too long for
+#: an index)...
+DATA_CLASSES = frozenset({"22", "23", "54"})
+#: ...and single states of a class otherwise taken as AWAY: 42804 datatype_mismatch.
+DATA_STATES = frozenset({"42804"})
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """Sort an error raised writing data (SQLSTATE classes, PostgreSQL manual appendix A)."""
+    # asyncpg raises its own DataError (an InterfaceError) when it cannot encode a value:
+    # test it before the connection errors, which include InterfaceError.
+    if isinstance(exc, ClientDataError | UnicodeError):
+        return ErrorKind.DATA
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        if state in DATA_STATES or state[:2] in DATA_CLASSES:
+            return ErrorKind.DATA
+        if state[:2] in AWAY_CLASSES or isinstance(exc, CONNECTION_ERRORS):
+            return ErrorKind.AWAY
+        return ErrorKind.REFUSED
+    if isinstance(exc, CONNECTION_ERRORS):
+        return ErrorKind.AWAY
+    return ErrorKind.BUG
 
 
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:

@@ -15,7 +15,6 @@ Two ways to write a batch, with the same outcome:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -25,7 +24,6 @@ from ingestd.ingest.events import (
     EVENT_ID,
     JOB,
     LOG_COLUMNS,
-    RECEIVED_AT,
     RUN_ID,
     LogRow,
     RunEvent,
@@ -303,25 +301,3 @@ def _with_job(row: LogRow, jobs: dict[str, str]) -> LogRow:
 async def existing_keys(conn: Conn, keys: list[str]) -> set[str]:
     rows = await conn.fetch(queries.EXISTING_IDEMPOTENCY_KEYS, keys)
     return {r["key"] for r in rows}
-
-
-def event_as_json(event: LogRow | RunEvent) -> bytes:
-    """An event as a JSON document, for the dead-letter table."""
-    if isinstance(event, RunEvent):
-        fields = {name: getattr(event, name) for name in RunEvent.__slots__}
-        fields["kind"] = "run"
-        for name in ("result", "error"):
-            if fields[name] is not None:
-                fields[name] = orjson.loads(fields[name])
-        return orjson.dumps(fields)
-    document: dict[str, Any] = dict(zip(LOG_COLUMNS, event, strict=True))
-    for name in ("attrs", "source", "error"):
-        if document[name] is not None:
-            document[name] = orjson.loads(document[name])
-    document["kind"] = "log"
-    return orjson.dumps(document)
-
-
-async def dead_letter(conn: Conn, event: LogRow | RunEvent, reason: str) -> None:
-    received_at = event.ts if isinstance(event, RunEvent) else event[RECEIVED_AT]
-    await conn.execute(queries.DEAD_LETTER, received_at, reason, event_as_json(event).decode())

@@ -1,9 +1,12 @@
 """The batch writer: takes parcels from the queue and commits them to PostgreSQL.
 
-Retry rules (after Vector's postgres sink, without its flaw): a connection error keeps the
-batch and retries with capped backoff; a batch that fails on its data is split in halves
-until the bad events are isolated, and those go to the dead-letter table with the reason.
-One bad event never costs its neighbours.
+Retry rules (after Vector's postgres sink, without its flaw), by database.error_kind: the
+database away (a connection error, or a state to wait out: read-only, deadlock, disk full)
+keeps the batch and retries with capped backoff for as long as it takes; a batch that fails
+on its data is split in halves until the bad events stand alone, and those go to the
+dead-letter table with the reason (dead_letters.py; dropped, counted and logged, if the
+table takes them in no form). A refusal of no known kind is tried a few times, then taken
+as the data's. One bad event never costs its neighbours, nor keeps the writer retrying.
 
 Pipelining: up to `connections` batches are in flight, each in its own transaction. A batch
 taken while the one before it is still being written is *staged*: it COPYs its log rows as
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -29,10 +33,9 @@ from typing import TypeVar
 
 import asyncpg
 from aiohttp import web
-from asyncpg.exceptions._base import DataError as ClientDataError
 
-from ingestd.db.database import RETRYABLE_ERRORS, Conn, pooled
-from ingestd.ingest import store
+from ingestd.db.database import RETRYABLE_ERRORS, Conn, ErrorKind, error_kind, pooled
+from ingestd.ingest import dead_letters, store
 from ingestd.ingest.events import EVENT_ID, Event, LogRow, with_column
 from ingestd.ingest.parcel import Parcel
 from ingestd.ingest.queue import IngestQueue
@@ -41,14 +44,11 @@ log = logging.getLogger("ingestd.writer")
 
 T = TypeVar("T")
 
-#: The data itself was refused (SQLSTATE classes 22, 23, 54, or asyncpg could not encode a
-#: value): isolate, don't retry.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    ClientDataError,
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-    asyncpg.ProgramLimitExceededError,
-)
+#: Tries of a batch the database refuses for a reason of no known kind, before the refusal
+#: is taken as the data's fault (pieces of a batch being cut are tried once).
+REFUSED_TRIES = 3
+#: How much of a dropped event the log line shows.
+DROPPED_LOG_CHARS = 2000
 
 #: How long a staged batch, holding its transaction open, waits for the batch before it.
 #: Past this, something is stuck (the batch before retries a lost database, or DDL queues
@@ -59,8 +59,8 @@ TURN_WAIT_S = 2.0
 STAGED_FALLBACKS: tuple[type[BaseException], ...] = (
     store.Duplicates,
     TimeoutError,
-    *RETRYABLE_ERRORS,
-    *DATA_ERRORS,
+    *RETRYABLE_ERRORS,  # asyncpg's own DataError included: it is an InterfaceError
+    UnicodeError,
 )
 #: Event ids the writer gives the log rows of a parcel it cuts in pieces start so.
 PIECE_ID = "ingestd-piece:"
@@ -88,6 +88,8 @@ class WriterStats:
     committed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    #: Events refused by the database and by dead_letters in every form: logged, not kept.
+    dropped: int = 0
     batches: int = 0
     db_errors: int = 0
     #: Batches whose COPY ran while the batch before was being written, committed so.
@@ -215,7 +217,9 @@ class BatchWriter:
         if self.on_committed is not None and result.logs:
             self.on_committed(result.logs)
 
-    async def _commit(self, parcels: list[Parcel], outcome_unknown: bool = False) -> None:
+    async def _commit(
+        self, parcels: list[Parcel], outcome_unknown: bool = False, *, piece: bool = False
+    ) -> None:
         """Commit parcels, retrying what is transient, isolating what is bad. After a failed
         attempt (here, or staged) the parcels may be committed already: a retry checks."""
         attempt = 0
@@ -224,22 +228,24 @@ class BatchWriter:
                 async with pooled(self.pool) as conn:
                     retry = outcome_unknown or attempt > 0
                     result = await store.write(conn, parcels, retry=retry)
-            except DATA_ERRORS as exc:
-                if _partition_race(exc):
+            except Exception as exc:
+                kind = error_kind(exc)
+                if (
+                    kind is ErrorKind.AWAY
+                    or _partition_race(exc)
+                    or (kind is ErrorKind.REFUSED and not piece and attempt < REFUSED_TRIES - 1)
+                ):
+                    # The database away or in a state to wait out (a table missing, read-only,
+                    # a deadlock), or a refusal that may pass: the batch is not known to be at
+                    # fault. Keep it.
                     attempt += 1
+                    self.stats.db_errors += 1
                     await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
                     continue
-                self._recovered()
-                await self._isolate(parcels, exc)
-                return
-            except RETRYABLE_ERRORS as exc:
-                # Connection trouble, or the database in a state we cannot fix from here
-                # (missing table, read-only, deadlock): the batch is not at fault. Keep it.
-                attempt += 1
-                self.stats.db_errors += 1
-                await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
-                continue
-            except Exception as exc:
+                if kind is not ErrorKind.BUG:
+                    self._recovered()
+                    await self._isolate(parcels, exc)
+                    return
                 # A bug (ours or the driver's), not the database's: keep the writer alive and
                 # the events accounted for by treating the batch like bad data; but the error
                 # may have come after the COMMIT, so first leave out what is committed.
@@ -253,15 +259,20 @@ class BatchWriter:
             self._committed(result)
             return
 
-    async def _retrying(self, parcels: list[Parcel], work: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _retrying(
+        self, parcels: list[Parcel], work: Callable[[Conn], Awaitable[T]], only_away: bool = False
+    ) -> T:
         """work(conn), tried again while the database is away (the warnings count `parcels`'
-        events as waiting). For the writer's own reads and records, not for writing a batch."""
+        events as waiting). For the writer's own reads (which carry no event: any database
+        error is retried) and records (only_away: the record may be what is refused)."""
         attempt = 0
         while True:
             try:
                 async with pooled(self.pool) as conn:
                     return await work(conn)
             except RETRYABLE_ERRORS as exc:
+                if only_away and error_kind(exc) is not ErrorKind.AWAY:
+                    raise
                 attempt += 1
                 await self._back_off(attempt, exc, sum(len(p.events) for p in parcels))
 
@@ -279,8 +290,8 @@ class BatchWriter:
             len(events),
             exc,
         )
-        await self._commit(first)
-        await self._commit(second)
+        await self._commit(first, piece=True)
+        await self._commit(second, piece=True)
 
     async def _drop_recorded_duplicates(self, parcels: list[Parcel]) -> None:
         keys = [p.idempotency_key for p in parcels if p.idempotency_key and not p.key_recorded]
@@ -293,10 +304,27 @@ class BatchWriter:
                 parcel.events = []
 
     async def _dead_letter(self, parcels: list[Parcel], event: Event, reason: str) -> None:
+        """Keep the event in dead_letters, in the first form the table takes; if none, drop
+        it, counted and logged. Only a database away is waited for: a refusal is final."""
         sent = _without_piece_id(event)
-        await self._retrying(parcels, lambda conn: store.dead_letter(conn, sent, reason))
-        self.stats.dead_lettered += 1
-        log.error("dead-lettered 1 event: %s", reason)
+        for form in dead_letters.FORMS:
+            try:
+                record = functools.partial(
+                    dead_letters.record, event=sent, reason=reason, document=form(sent)
+                )
+                await self._retrying(parcels, record, only_away=True)
+            except Exception as exc:
+                log.warning("dead_letters refused an event %s: %r", form.__name__, exc)
+                continue
+            self.stats.dead_lettered += 1
+            log.error("dead-lettered 1 event: %s", reason)
+            return
+        self.stats.dropped += 1
+        log.error(
+            "dropped 1 event: the database refused it (%s), and dead_letters too: %s",
+            reason,
+            _show(sent),
+        )
 
     async def _back_off(self, attempt: int, exc: BaseException, events: int) -> None:
         self.failing = f"{type(exc).__name__}: {exc}"
@@ -315,6 +343,14 @@ class BatchWriter:
         if self.failing is not None:
             log.info("database writes succeed again")
             self.failing = None
+
+
+def _show(event: Event) -> str:
+    try:
+        text = dead_letters.escaped(event)
+    except Exception:  # it is only for the log: say what can be said
+        text = repr(event)
+    return text[:DROPPED_LOG_CHARS]
 
 
 def _partition_race(exc: BaseException) -> bool:
