@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,8 @@ from asyncpg.exceptions._base import InternalClientError
 from ingestd.db.database import ErrorKind, error_kind
 from ingestd.ingest.events import Limits, LogRow, loose_key, parse_event
 from ingestd.ingest.parcel import Parcel
-from tests.conftest import Served
+from tests.conftest import IngestdProcess, Served
+from tests.test_hostile_input import JSON, one, request
 from tests.test_metrics import scrape
 from tests.writer_helpers import pool, raw_parcel, write
 
@@ -180,3 +182,21 @@ async def test_a_run_event_with_a_nul_in_every_key_and_value_is_stored_cleaned(
     assert (line["message"], line["event_id"]) == (clean, clean)
     assert orjson.loads(line["attrs"]) == orjson.loads(line["source"]) == {clean: clean}
     assert orjson.loads(line["error"]) == {"type": clean, clean: clean}
+
+
+def test_in_spool_mode_the_nul_event_is_stored_once_and_stays_so_after_a_restart(
+    ingestd_factory: Callable[..., IngestdProcess],
+) -> None:
+    # Issue 13.1 in spool mode: the event that stopped the writer came back at every start.
+    served = ingestd_factory({"INGESTD_DURABILITY": "spool", "INGESTD_COMMIT_WAIT_S": "10"})
+    run_id = str(uuid.uuid4())
+    bad = b'{"kind":"run","run_id":"%s","job":"x","counters":{"\\u0000":1}}' % run_id.encode()
+    assert request(served, bad, JSON, "/v1/events")[0] == 202
+    assert request(served, one({"message": "good"}), JSON, "/v1/events?wait=commit")[0] == 200
+    assert served.stop() == 0
+    served.start()  # waits until ready: the spool is replayed and the writer is healthy
+    assert request(served, one({"message": "after"}), JSON, "/v1/events?wait=commit")[0] == 200
+    (run,) = served.query("SELECT counters::text FROM runs WHERE run_id = $1", uuid.UUID(run_id))
+    assert orjson.loads(run["counters"]) == {"\ufffd": 1}
+    assert served.query("SELECT count(*) AS n FROM dead_letters") == [{"n": 0}]
+    assert served.query("SELECT count(*) AS n FROM logs") == [{"n": 2}]
