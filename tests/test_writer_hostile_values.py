@@ -24,7 +24,6 @@ from ingestd.ingest.events import (
     Limits,
     LogRow,
     RunEvent,
-    loose_key,
     parse_event,
 )
 from ingestd.ingest.parcel import Parcel
@@ -137,7 +136,8 @@ def unvalidated_log(message: str, attrs: Any, job: str) -> LogRow:
     """A log row as no validation would let through: any text, attrs as any JSON text."""
     now = datetime.now(UTC)
     text = None if attrs is None else json.dumps(attrs)  # writes \u0000 and lone surrogates
-    return (now, now, 20, job, loose_key(job), None, message, text, None, None, None, None)
+    run_id = str(uuid.uuid4())  # not loose_key(job): that needs a job in UTF-8
+    return (now, now, 20, job, run_id, None, message, text, None, None, None, None)
 
 
 UNVALIDATED = st.builds(unvalidated_log, TEXT, JSON, NAMES) | st.builds(
