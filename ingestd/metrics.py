@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from ingestd.ingest.service import INGEST
 from ingestd.ingest.writer import WRITER
+from ingestd.read.tail import TAIL
 
 routes = web.RouteTableDef()
 
@@ -93,6 +94,20 @@ class _EventAccounts(Collector):
         }
         for name, (text, value) in gauges.items():
             yield GaugeMetricFamily(name, text, value=value)
+        if TAIL in self.app:
+            yield from _tail_metrics(self.app)
+
+
+def _tail_metrics(app: web.Application) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    tail = app[TAIL].stats
+    yield GaugeMetricFamily("ingestd_tail_streams", "Open GET /v1/tail streams.", tail.subscribers)
+    counters = {
+        "ingestd_tail_refused": ("Tail streams refused with 503 (too many open).", tail.refused),
+        "ingestd_tail_cut_off": ("Tail streams cut off as too slow.", tail.cut_off),
+        "ingestd_tail_dropped_lines": ("Lines cut-off streams did not get.", tail.dropped_rows),
+    }
+    for name, (text, value) in counters.items():
+        yield CounterMetricFamily(name, text, value=value)
 
 
 class Metrics:

@@ -75,6 +75,12 @@ class Settings:
     db_pool_size: int = 6
     retry_max_backoff_s: float = 5.0
 
+    # The live tail (GET /v1/tail).
+    #: Streams open at once; past it, 503.
+    tail_max_subscribers: int = 1000
+    #: Bytes of lines one stream may have waiting before it is cut off as too slow.
+    tail_max_buffer_bytes: int = 8 * 1024 * 1024
+
     # Seconds SIGTERM may spend finishing requests and draining the queue.
     shutdown_budget_s: float = 8.0
     partitions_ahead_days: int = 3
@@ -239,6 +245,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),
         retry_max_backoff_s=_float(
             env, "INGESTD_RETRY_MAX_BACKOFF_S", defaults.retry_max_backoff_s
+        ),
+        tail_max_subscribers=_int(
+            env, "INGESTD_TAIL_MAX_SUBSCRIBERS", defaults.tail_max_subscribers, 1
+        ),
+        tail_max_buffer_bytes=_int(
+            env, "INGESTD_TAIL_MAX_BUFFER_BYTES", defaults.tail_max_buffer_bytes, 65536
         ),
         shutdown_budget_s=_float(env, "INGESTD_SHUTDOWN_BUDGET_S", defaults.shutdown_budget_s),
         partitions_ahead_days=_int(

@@ -79,3 +79,12 @@ def test_the_pool_must_leave_reads_a_connection_besides_the_writers() -> None:
     from_env({"INGESTD_WRITER_CONNECTIONS": "3", "INGESTD_DB_POOL_SIZE": "4"}).check()
     with pytest.raises(SettingsError, match=r"INGESTD_DB_POOL_SIZE \(3\) must be larger"):
         from_env({"INGESTD_WRITER_CONNECTIONS": "3", "INGESTD_DB_POOL_SIZE": "3"}).check()
+
+
+def test_the_live_tail_limits_are_read() -> None:
+    settings = from_env(
+        {"INGESTD_TAIL_MAX_SUBSCRIBERS": "20", "INGESTD_TAIL_MAX_BUFFER_BYTES": "1048576"}
+    )
+    assert (settings.tail_max_subscribers, settings.tail_max_buffer_bytes) == (20, 1048576)
+    with pytest.raises(SettingsError, match="INGESTD_TAIL_MAX_SUBSCRIBERS must be at least 1"):
+        from_env({"INGESTD_TAIL_MAX_SUBSCRIBERS": "0"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,12 +13,13 @@ import aiohttp
 import orjson
 import pytest
 
-from ingestd.ingest.events import Limits, parse_log
+from ingestd.http.auth import parse_tokens
+from ingestd.ingest.events import Limits, LogRow, parse_log
 from ingestd.ingest.writer import WRITER
-from ingestd.read.tail import TAIL, LogFilter, TailHub
+from ingestd.read.tail import PIECE_BYTES, TAIL, Batch, LogFilter, TailHub
 from ingestd.read.tail_api import end_streams
 from tests import read_helpers
-from tests.conftest import Served
+from tests.conftest import TOKENS_TEXT, Served
 from tests.pgcluster import ThrowawayCluster
 from tests.read_helpers import READ, bad, rid, send, served_database
 
@@ -148,37 +149,132 @@ async def test_heartbeats_keep_the_stream_open(empty: Served, tail: Any) -> None
     assert "keep-alive" in stream.comments
 
 
+def log_row(message: str = "m", job: str = "j", run_id: str | None = None) -> LogRow:
+    event = {"message": message, "job": job} | ({} if run_id is None else {"run_id": run_id})
+    return parse_log(event, datetime.now(UTC), Limits())
+
+
 async def test_a_slow_client_is_cut_off_and_never_slows_ingest(empty: Served, tail: Any) -> None:
     hub = empty.app[TAIL]
-    hub.max_backlog_rows = 5
+    hub.max_buffer_bytes = 1
     stream = await tail()
-    await send(empty, *({"message": f"line {i}"} for i in range(20)))
-    # The batch alone is more than the backlog allows: the subscriber is cut off, told how
-    # many lines it missed, and the stream ends. The writer committed everything.
+    # Two commits before the stream could write the first: the second finds it behind by
+    # more than it may be. It is cut off, told how many lines it missed, and the stream ends.
+    hub.publish([log_row(f"line {i}") for i in range(3)])
+    hub.publish([log_row(f"line {i}") for i in range(3, 20)])
     event = await stream.event()
     assert event == ("overflow", {"dropped": 20})
     assert await stream.event() is None
     assert hub.stats.dropped_rows == 20 and hub.stats.cut_off == 1
-    assert await empty.db.fetchval("SELECT count(*) FROM logs") == 20
     assert hub.stats.subscribers == 0
+    # The writer never noticed.
+    await send(empty, *({"message": f"line {i}"} for i in range(20)))
+    assert await empty.db.fetchval("SELECT count(*) FROM logs") == 20
 
 
 async def test_publishing_never_waits_for_subscribers() -> None:
-    hub = TailHub(max_backlog_rows=100)
+    row = log_row()
+    hub = TailHub(max_buffer_bytes=Batch([row] * 10).size * 10)
     stuck = hub.subscribe(LogFilter())  # never reads
     keeps_up = hub.subscribe(LogFilter(job="j"))
-    row = parse_log({"message": "m", "job": "j"}, datetime.now(UTC), Limits())
     started = time.perf_counter()
     for _ in range(50):
         hub.publish([row] * 10)
         batch = await keeps_up.next_batch(0.1)
-        assert batch is not None and len(batch) == 10
+        assert batch is not None and len(batch.rows) == 10
     assert time.perf_counter() - started < 0.5
     # The stuck one was cut off once its backlog was full; the other one never noticed.
     assert stuck.closed and stuck.dropped == 110
     assert await stuck.next_batch(0.1) is None
     assert not keeps_up.closed
     assert hub.stats.cut_off == 1 and hub.stats.published_rows == 500
+
+
+async def test_each_line_is_serialised_once_for_all_subscribers() -> None:
+    hub = TailHub()
+    everything, one_job, other_job = (
+        hub.subscribe(LogFilter()),
+        hub.subscribe(LogFilter(job="j")),
+        hub.subscribe(LogFilter(job="k")),
+    )
+    run = rid()
+    hub.publish([log_row("a", "j"), log_row("b", "k", run), log_row("c", "k")])
+    batches = [await s.next_batch(0.1) for s in (everything, one_job, other_job)]
+    assert batches[0] is batches[1] is batches[2]
+    batch = batches[0]
+    assert batch is not None
+    a, b, c = batch.events
+    assert list(batch.pieces(LogFilter())) == [a + b + c]
+    assert list(batch.pieces(LogFilter(job="k"))) == [b + c]
+    assert list(batch.pieces(LogFilter(job="k", levels=frozenset([40])))) == []
+    assert list(batch.pieces(LogFilter(run_id=run))) == [b]
+    assert list(batch.pieces(LogFilter(run_id=rid()))) == []
+    assert list(batch.pieces(LogFilter(job="x"))) == []
+    data = batch.events[0].removeprefix(b"event: log\ndata: ").removesuffix(b"\n\n")
+    assert orjson.loads(data)["message"] == "a"
+
+
+@pytest.mark.parametrize("log_filter", [LogFilter(), LogFilter(job="j")])
+def test_a_batch_is_written_in_pieces_not_whole(log_filter: LogFilter) -> None:
+    batch = Batch([log_row(f"line {i} " + "x" * 300) for i in range(2000)])
+    pieces = list(batch.pieces(log_filter))
+    assert b"".join(pieces) == b"".join(batch.events)
+    event = len(batch.events[0])
+    assert len(pieces) > 1
+    assert all(len(piece) <= PIECE_BYTES + event for piece in pieces)
+
+
+def test_the_backlog_is_bounded_in_bytes_not_lines() -> None:
+    big = log_row("x" * 60_000)
+    hub = TailHub(max_buffer_bytes=100_000)
+    idle = hub.subscribe(LogFilter())
+    # A subscriber that holds nothing takes any batch, even one larger than the bound...
+    hub.publish([big, big])
+    assert not idle.closed and idle.pending_bytes > 100_000
+    # ...but not one more line past it: three lines of 60 kB are too much to hold.
+    hub.publish([big])
+    assert idle.closed and idle.dropped == 3
+
+
+async def test_past_the_cap_a_new_stream_is_refused_with_503(
+    server_factory: Callable[..., Awaitable[Served]],
+) -> None:
+    server = await server_factory(tokens=parse_tokens(TOKENS_TEXT), tail_max_subscribers=2)
+    first = await server.http.get("v1/tail", headers=READ)
+    second = await server.http.get("v1/tail", headers=READ)
+    assert first.status == second.status == 200
+    await first.content.readline()
+    await second.content.readline()
+    async with server.http.get("v1/tail", headers=READ) as third:
+        assert third.status == 503
+        assert third.content_type == "application/problem+json"
+        assert int(third.headers["Retry-After"]) > 0
+    second.close()
+    hub = server.app[TAIL]
+    await asyncio.wait_for(_until(lambda: hub.stats.subscribers == 1), 5)
+    async with server.http.get("v1/tail", headers=READ) as again:
+        assert again.status == 200
+    first.close()
+    async with server.http.get("metrics") as answer:
+        assert "ingestd_tail_refused_total 1.0" in await answer.text()
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():  # noqa: ASYNC110 - the hub has no event for an unsubscribe
+        await asyncio.sleep(0.01)
+
+
+async def test_head_answers_like_get_without_opening_a_stream(empty: Served) -> None:
+    hub = empty.app[TAIL]
+    async with empty.http.head("v1/tail", headers=READ, params={"job": "j"}) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"] == "text/event-stream"
+    async with empty.http.head("v1/tail", headers=READ, params={"level": "loud"}) as answer:
+        assert answer.status == 400
+    async with empty.http.head("v1/tail") as answer:
+        assert answer.status == 401
+    await send(empty, {"job": "j", "message": "nobody listens"})
+    assert not hub.subscribers and hub.stats.published_rows == 1
 
 
 async def test_streams_end_at_shutdown(pg_cluster: ThrowawayCluster) -> None:

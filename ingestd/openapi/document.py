@@ -280,7 +280,7 @@ _READ_PATHS: dict[str, Any] = {
                         "description": "An endless stream; each `data:` is a Log as JSON.",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **_problems(400),
+                    **_problems(400, 503),
                 },
                 parameters=[
                     *_p(*_LOG_FILTERS, "fingerprint", "attr"),

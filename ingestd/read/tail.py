@@ -1,10 +1,13 @@
 """Live tail fan-out: committed log rows to the subscribers of GET /v1/tail.
 
-The writer hands over each commit's rows (`publish`, called in the writer task). That call
-does O(subscribers) work and never waits: each subscriber gets a reference to the batch in
-its own bounded backlog, and does its own filtering and writing. A subscriber whose backlog
-is full (a client that stops reading) is cut off and told so, and the rows it missed are
-counted; it never slows the writer or the other subscribers.
+The writer hands over each commit's rows (`publish`, called in the writer task). When anyone
+is subscribed, the rows are serialised once, as Server-Sent Events, into a `Batch` that every
+subscriber shares; then each subscriber gets a reference to it in its own backlog, and does
+its own filtering and writing. Nothing there waits. A subscriber's backlog is bounded in
+bytes, counting the batch it is writing: one whose client stops reading is cut off and told
+so, and the lines it missed are counted; it never slows the writer or the other subscribers.
+Each subscriber writes at most `PIECE_BYTES` at a time, so beyond the shared batches it holds
+about that much, whatever it is sent. The number of subscribers is capped too.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -25,8 +29,12 @@ from ingestd.read.views import shown_run_id
 
 log = logging.getLogger("ingestd.tail")
 
-#: Rows a subscriber may have waiting before it is cut off.
-MAX_BACKLOG_ROWS = 50_000
+#: Bytes of events a subscriber may have waiting (its backlog plus the batch it is writing).
+MAX_BUFFER_BYTES = 8 * 1024 * 1024
+MAX_SUBSCRIBERS = 1000
+#: What a subscriber writes at a time: far less than a batch, so that a stalled client's
+#: socket buffer never holds a copy of a whole batch.
+PIECE_BYTES = 64 * 1024
 # Positions in a log row (events.LOG_COLUMNS) beyond those events.py names.
 STEP: Final = 5
 MESSAGE: Final = 6
@@ -116,28 +124,110 @@ def _fragment(text: str | None) -> orjson.Fragment | None:
     return None if text is None else orjson.Fragment(text)
 
 
+def sse_event(row: LogRow) -> bytes:
+    return b"event: log\ndata: " + orjson.dumps(tail_view(row)) + b"\n\n"
+
+
+EVERYTHING: Final = LogFilter()
+
+
+class Batch:
+    """One commit's rows with their events, serialised once for all subscribers."""
+
+    __slots__ = ("_cuts", "_indexes", "events", "rows", "size")
+
+    def __init__(self, rows: list[LogRow]) -> None:
+        self.rows = rows
+        self.events = [sse_event(row) for row in rows]
+        self.size = sum(map(len, self.events))
+        # Where the pieces of an unfiltered stream begin: found once, not per subscriber.
+        self._cuts: list[int] = [0]
+        piece = 0
+        for i, event in enumerate(self.events):
+            if piece and piece + len(event) > PIECE_BYTES:
+                self._cuts.append(i)
+                piece = 0
+            piece += len(event)
+        self._cuts.append(len(self.events))
+        self._indexes: dict[int, dict[Any, list[int]]] = {}
+
+    def pieces(self, log_filter: LogFilter) -> Iterator[bytes]:
+        """The events that pass `log_filter`, joined into pieces of about PIECE_BYTES."""
+        events = self.events
+        if log_filter == EVERYTHING:
+            cuts = self._cuts
+            for i in range(len(cuts) - 1):
+                yield b"".join(events[cuts[i] : cuts[i + 1]])
+            return
+        rows = self.rows
+        piece: list[bytes] = []
+        size = 0
+        for i in self._candidates(log_filter):
+            if log_filter.matches(rows[i]):
+                piece.append(events[i])
+                size += len(events[i])
+                if size >= PIECE_BYTES:
+                    yield b"".join(piece)
+                    piece, size = [], 0
+        if piece:
+            yield b"".join(piece)
+
+    def _candidates(self, log_filter: LogFilter) -> Iterable[int]:
+        """Positions of the rows that may match: with a run or job filter, only that run's
+        or job's, found in an index built once per batch (hundreds of subscribers each
+        watching one run would otherwise each look at every row)."""
+        if log_filter.run_id is not None:
+            return self._index(RUN_ID).get(log_filter.run_id, ())
+        if log_filter.job is not None:
+            return self._index(JOB).get(log_filter.job, ())
+        return range(len(self.rows))
+
+    def _index(self, column: int) -> dict[Any, list[int]]:
+        index = self._indexes.get(column)
+        if index is None:
+            index = self._indexes[column] = {}
+            for i, row in enumerate(self.rows):
+                index.setdefault(row[column], []).append(i)
+        return index
+
+
+NOTHING: Final = Batch([])
+
+
+class TailFull(Exception):
+    """As many subscribers as allowed are streaming already."""
+
+
 @dataclass(eq=False)
 class Subscriber:
     filter: LogFilter
-    backlog: deque[list[LogRow]] = field(default_factory=deque)
+    backlog: deque[Batch] = field(default_factory=deque)
     backlog_rows: int = 0
+    #: Bytes held for this subscriber: its backlog and the batch it is writing.
+    pending_bytes: int = 0
+    writing_bytes: int = 0
     #: Rows this subscriber lost when it was cut off.
     dropped: int = 0
     closed: bool = False
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def next_batch(self, wait_s: float) -> list[LogRow] | None:
-        """The next batch ([] after `wait_s` with nothing new), None once cut off or closed."""
+    async def next_batch(self, wait_s: float) -> Batch | None:
+        """The next batch (NOTHING after `wait_s` with nothing new), None once cut off or
+        closed. The batch returned before counts as written."""
+        self.pending_bytes -= self.writing_bytes
+        self.writing_bytes = 0
         if not self.backlog and not self.closed:
             self.wakeup.clear()
             try:
-                await asyncio.wait_for(self.wakeup.wait(), wait_s)
+                async with asyncio.timeout(wait_s):  # no task per wait, unlike wait_for
+                    await self.wakeup.wait()
             except TimeoutError:
-                return []
+                return NOTHING
         if self.closed:
             return None
         batch = self.backlog.popleft()
-        self.backlog_rows -= len(batch)
+        self.backlog_rows -= len(batch.rows)
+        self.writing_bytes = batch.size
         return batch
 
 
@@ -147,24 +237,40 @@ class TailStats:
     published_rows: int = 0
     dropped_rows: int = 0
     cut_off: int = 0
+    #: Subscriptions refused because max_subscribers were streaming.
+    refused: int = 0
 
 
 class TailHub:
-    def __init__(self, max_backlog_rows: int = MAX_BACKLOG_ROWS, heartbeat_s: float = 15.0):
-        self.max_backlog_rows = max_backlog_rows
+    def __init__(
+        self,
+        max_buffer_bytes: int = MAX_BUFFER_BYTES,
+        max_subscribers: int = MAX_SUBSCRIBERS,
+        heartbeat_s: float = 15.0,
+    ):
+        self.max_buffer_bytes = max_buffer_bytes
+        self.max_subscribers = max_subscribers
         self.heartbeat_s = heartbeat_s
         self.subscribers: set[Subscriber] = set()
         self.stats = TailStats()
         self.closed = False
 
     def subscribe(self, log_filter: LogFilter) -> Subscriber:
+        """A new subscriber; raises TailFull when max_subscribers are streaming."""
         subscriber = Subscriber(log_filter)
         if self.closed:
             subscriber.closed = True
-        else:
-            self.subscribers.add(subscriber)
+            return subscriber
+        if self.full:
+            self.stats.refused += 1
+            raise TailFull(f"{self.max_subscribers} live tail streams are open already")
+        self.subscribers.add(subscriber)
         self.stats.subscribers = len(self.subscribers)
         return subscriber
+
+    @property
+    def full(self) -> bool:
+        return len(self.subscribers) >= self.max_subscribers
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
@@ -174,14 +280,20 @@ class TailHub:
         """The writer's on_committed hook: never blocks, never raises."""
         try:
             self.stats.published_rows += len(rows)
+            if not self.subscribers:
+                return
+            batch = Batch(rows)
             for subscriber in self.subscribers:
                 if subscriber.closed:
                     continue
-                if subscriber.backlog_rows + len(rows) > self.max_backlog_rows:
+                # One that is idle takes any batch, however large: it holds nothing else.
+                pending = subscriber.pending_bytes
+                if pending and pending + batch.size > self.max_buffer_bytes:
                     self._cut_off(subscriber, len(rows))
                     continue
-                subscriber.backlog.append(rows)
+                subscriber.backlog.append(batch)
                 subscriber.backlog_rows += len(rows)
+                subscriber.pending_bytes += batch.size
                 subscriber.wakeup.set()
         except Exception:  # the writer must never fail because of the tail
             log.exception("live tail fan-out failed")
@@ -190,6 +302,7 @@ class TailHub:
         subscriber.dropped = subscriber.backlog_rows + rows
         subscriber.backlog.clear()
         subscriber.backlog_rows = 0
+        subscriber.pending_bytes = subscriber.writing_bytes
         subscriber.closed = True
         subscriber.wakeup.set()
         self.stats.dropped_rows += subscriber.dropped

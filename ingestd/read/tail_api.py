@@ -4,7 +4,8 @@ Each committed line that matches is sent as `event: log` with the log object as 
 (its `id` is null: ids are given by the database). A comment is sent every
 `TailHub.heartbeat_s` so proxies keep the stream open and dead clients are noticed. A client
 too slow to keep up gets `event: overflow` with the number of lines it missed, and the
-stream ends; on shutdown every stream ends at once.
+stream ends; on shutdown every stream ends at once. Past `INGESTD_TAIL_MAX_SUBSCRIBERS` open
+streams, a new one is refused with 503. HEAD answers what GET would, without opening a stream.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import orjson
 from aiohttp import web
 
 from ingestd.http.auth import requires
+from ingestd.http.problems import Problem
 from ingestd.ingest.writer import WRITER
 from ingestd.read.api import LOGS_PARAMS
 from ingestd.read.params import Params
-from ingestd.read.tail import TAIL, LogFilter, TailHub, tail_view
+from ingestd.read.tail import TAIL, LogFilter, TailFull, TailHub
+from ingestd.settings import SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -28,6 +31,13 @@ TAIL_PARAMS = tuple(p for p in LOGS_PARAMS if p not in ("limit", "cursor"))
 #: A write that takes longer than this means the client is gone or stuck.
 WRITE_TIMEOUT_S = 10.0
 RETRY_MS = 2000
+#: Retry-After when every stream is taken.
+FULL_RETRY_AFTER_S = 30
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+}
 
 
 def tail_filter(params: Params) -> LogFilter:
@@ -51,8 +61,13 @@ def tail_filter(params: Params) -> LogFilter:
     )
 
 
-def _event(row_json: bytes) -> bytes:
-    return b"event: log\ndata: " + row_json + b"\n\n"
+def _full(hub: TailHub) -> Problem:
+    return Problem(
+        503,
+        "Service Unavailable",
+        f"{hub.max_subscribers} live tail streams are open already: try again later",
+        headers={"Retry-After": str(FULL_RETRY_AFTER_S)},
+    )
 
 
 @routes.get("/v1/tail")
@@ -61,16 +76,18 @@ async def tail(request: web.Request) -> web.StreamResponse:
     params = Params.of(request, (*TAIL_PARAMS, "token"), attrs=True)
     log_filter = tail_filter(params)
     hub = request.app[TAIL]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
-        }
-    )
-    await response.prepare(request)
-    subscriber = hub.subscribe(log_filter)
+    if request.method == "HEAD":
+        # What GET would answer, without a stream: HEAD has no side effects.
+        if hub.full and not hub.closed:
+            raise _full(hub)
+        return web.Response(headers=HEADERS)
     try:
+        subscriber = hub.subscribe(log_filter)
+    except TailFull:
+        raise _full(hub) from None
+    response = web.StreamResponse(headers=HEADERS)
+    try:
+        await response.prepare(request)
         await _write(response, f"retry: {RETRY_MS}\n: tailing\n\n".encode())
         while True:
             batch = await subscriber.next_batch(hub.heartbeat_s)
@@ -79,28 +96,38 @@ async def tail(request: web.Request) -> web.StreamResponse:
                     missed = orjson.dumps({"dropped": subscriber.dropped})
                     await _write(response, b"event: overflow\ndata: " + missed + b"\n\n")
                 break
-            if not batch:
+            if not batch.rows:
                 await _write(response, b": keep-alive\n\n")
                 continue
-            chunk = b"".join(
-                _event(orjson.dumps(tail_view(row))) for row in batch if log_filter.matches(row)
-            )
-            if chunk:
-                await _write(response, chunk)
+            # Piece by piece: a client that reads slowly holds one piece, not the batch.
+            for piece in batch.pieces(log_filter):
+                if hub.closed:
+                    break
+                await _write(response, piece)
+                # A write the socket takes at once does not yield, and every stream wakes
+                # on the same commit: without this, one loop turn would write the whole
+                # batch to every stream while other requests wait (stalls of a second
+                # with 500 streams).
+                await asyncio.sleep(0)
     except (ConnectionError, TimeoutError):
-        pass  # the client went away, or stopped reading
+        # The client went away, or stopped reading: what its socket still holds goes too
+        # (aiohttp would otherwise wait for it to read, to end the response).
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         hub.unsubscribe(subscriber)
     return response
 
 
 async def _write(response: web.StreamResponse, data: bytes) -> None:
-    await asyncio.wait_for(response.write(data), WRITE_TIMEOUT_S)
+    async with asyncio.timeout(WRITE_TIMEOUT_S):
+        await response.write(data)
 
 
 async def tail_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the writer: hand its commits to the hub."""
-    hub = app[TAIL] = TailHub()
+    settings = app[SETTINGS]
+    hub = app[TAIL] = TailHub(settings.tail_max_buffer_bytes, settings.tail_max_subscribers)
     app[WRITER].on_committed = hub.publish
     yield
     hub.close()
