@@ -221,3 +221,13 @@ async def test_bad_pings_get_a_problem_document(
     async with server.http.get(f"ping/{path}", params=params) as answer:
         assert answer.status == status
         assert answer.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["head-only", "head-only/fail", "head-only/start", "head-only/0"])
+async def test_head_records_nothing_and_says_so(server: Served, path: str) -> None:
+    # `curl -I` sends HEAD: a 200 would read as "pinged" though nothing was recorded.
+    async with server.http.head(f"ping/{path}") as answer:
+        assert answer.status == 405
+        assert {m.strip() for m in answer.headers["Allow"].split(",")} == {"GET", "POST"}
+    await server.flush()
+    assert await server.db.fetchval("SELECT count(*) FROM runs WHERE job = 'head-only'") == 0

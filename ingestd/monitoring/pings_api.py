@@ -5,7 +5,7 @@ start with its end; `?token=` may carry the token. Without rid, an end closes th
 latest running run, or records a run that starts and ends at once. A body is text: each
 line becomes a log line of the run. The events go through the same ingest path as
 POST /v1/events (validation, queue, writer, Idempotency-Key) and the answer, the run id as
-text, comes once they are committed.
+text, comes once they are committed. HEAD records nothing: it is answered 405.
 """
 
 from __future__ import annotations
@@ -97,9 +97,11 @@ def _parse(obj: dict[str, Any], now: datetime, request: web.Request) -> Event:
         raise Problem(400, "Bad Request", str(exc)) from None
 
 
-@routes.get("/ping/{job}")
+# Not HEAD (aiohttp adds it to every GET route): a HEAD must not record anything, and
+# answering 200 without recording would tell `curl -I` the ping was taken. So 405.
+@routes.get("/ping/{job}", allow_head=False)
 @routes.post("/ping/{job}")
-@routes.get("/ping/{job}/{action}")
+@routes.get("/ping/{job}/{action}", allow_head=False)
 @routes.post("/ping/{job}/{action}")
 @requires("ingest", query_token=True)
 async def ping(request: web.Request) -> web.Response:
