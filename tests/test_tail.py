@@ -16,7 +16,7 @@ import pytest
 from ingestd.http.auth import parse_tokens
 from ingestd.ingest.events import Limits, LogRow, parse_log
 from ingestd.ingest.writer import WRITER
-from ingestd.read.tail import PIECE_BYTES, TAIL, Batch, LogFilter, TailHub
+from ingestd.read.tail import NOTHING, PIECE_BYTES, TAIL, Batch, LogFilter, TailHub
 from ingestd.read.tail_api import end_streams
 from tests import read_helpers
 from tests.conftest import TOKENS_TEXT, Served
@@ -212,6 +212,21 @@ async def test_each_line_is_serialised_once_for_all_subscribers() -> None:
     assert list(batch.pieces(LogFilter(job="x"))) == []
     data = batch.events[0].removeprefix(b"event: log\ndata: ").removesuffix(b"\n\n")
     assert orjson.loads(data)["message"] == "a"
+
+
+async def test_a_stream_of_one_run_wakes_only_for_that_runs_lines() -> None:
+    hub = TailHub()
+    run = rid()
+    watching = hub.subscribe(LogFilter(run_id=run))
+    hub.publish([log_row("other", "k", rid()), log_row("no run", "k")])
+    assert not watching.backlog and watching.pending_bytes == 0
+    assert await watching.next_batch(0.01) is NOTHING  # a keep-alive, nothing else
+    hub.publish([log_row("other", "k"), log_row("ours", "k", run)])
+    batch = await watching.next_batch(0.01)
+    assert batch is not None and len(batch.rows) == 2
+    assert [
+        orjson.loads(p.split(b"data: ")[1])["message"] for p in batch.pieces(watching.filter)
+    ] == ["ours"]
 
 
 @pytest.mark.parametrize("log_filter", [LogFilter(), LogFilter(job="j")])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -172,7 +172,11 @@ class Batch:
         if piece:
             yield b"".join(piece)
 
-    def _candidates(self, log_filter: LogFilter) -> Iterable[int]:
+    def may_match(self, log_filter: LogFilter) -> bool:
+        """False when no row is of the filter's run or job: the subscriber need not wake."""
+        return bool(self._candidates(log_filter))
+
+    def _candidates(self, log_filter: LogFilter) -> Sequence[int]:
         """Positions of the rows that may match: with a run or job filter, only that run's
         or job's, found in an index built once per batch (hundreds of subscribers each
         watching one run would otherwise each look at every row)."""
@@ -284,7 +288,7 @@ class TailHub:
                 return
             batch = Batch(rows)
             for subscriber in self.subscribers:
-                if subscriber.closed:
+                if subscriber.closed or not batch.may_match(subscriber.filter):
                     continue
                 # One that is idle takes any batch, however large: it holds nothing else.
                 pending = subscriber.pending_bytes
