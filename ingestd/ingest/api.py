@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from ingestd.http.problems import Problem, bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
 from ingestd.ingest.events import EventError, RunEvent, parse_run, parse_uuid
+from ingestd.ingest.models import RunCreate, RunFinish, RunUpdate, field_names
 from ingestd.ingest.payload import content_kind, decode, read_body
 from ingestd.ingest.service import INGEST
 from ingestd.read.views import run_view
@@ -110,17 +112,37 @@ async def _json_object(request: web.Request, *, empty_ok: bool = False) -> dict[
     return value
 
 
-def _run_event(fields: dict[str, Any], allowed: frozenset[str], request: web.Request) -> RunEvent:
-    unknown = set(fields) - allowed
+def _run_event(
+    body: dict[str, Any],
+    model: type[msgspec.Struct],
+    request: web.Request,
+    run_id: str | None = None,
+) -> RunEvent:
+    """The body as a run event: its fields checked against the model (the schema that
+    /v1/openapi.json describes), its values by parse_run, whose reasons name the field."""
+    allowed = field_names(model)
+    # The path's run id wins over one in the body (as it always has).
+    unknown = set(body) - allowed - ({"run_id"} if run_id else set())
     if unknown:
         names = ", ".join(sorted(unknown)[:5])
         raise Problem(
             400, "Bad Request", f"unknown field(s) {names}; allowed: {', '.join(sorted(allowed))}"
         )
+    fields = (
+        {**body, "kind": "run"} if run_id is None else {**body, "kind": "run", "run_id": run_id}
+    )
     try:
-        return parse_run({**fields, "kind": "run"}, datetime.now(UTC), request.app[INGEST].limits)
+        event = parse_run(fields, datetime.now(UTC), request.app[INGEST].limits)
     except EventError as exc:
         raise Problem(400, "Bad Request", str(exc)) from None
+    try:
+        # What parse_run took must fit the documented schema too, so the two cannot drift.
+        msgspec.convert({k: v for k, v in body.items() if k in allowed}, model)
+    except msgspec.ValidationError as exc:
+        raise Problem(
+            400, "Bad Request", f"the body does not fit {model.__name__}: {exc}"
+        ) from None
+    return event
 
 
 async def _commit_and_show(request: web.Request, event: RunEvent, status: int) -> web.Response:
@@ -150,13 +172,6 @@ async def _require_run(request: web.Request, run_id: str) -> None:
             raise Problem(404, "Not Found", f"no run {run_id}")
 
 
-CREATE_FIELDS = frozenset({"job", "run_id", "trigger", "attrs", "started_at", "status", "step",
-                           "progress", "counters"})  # fmt: skip
-PATCH_FIELDS = frozenset({"progress", "step", "counters", "attrs", "status"})
-FINISH_FIELDS = frozenset({"status", "counters", "result", "error", "finished_at", "step",
-                           "progress", "attrs"})  # fmt: skip
-
-
 @routes.post("/v1/runs")
 @requires("ingest")
 async def create_run(request: web.Request) -> web.Response:
@@ -165,7 +180,7 @@ async def create_run(request: web.Request) -> web.Response:
         raise Problem(400, "Bad Request", "job is required: a non-empty string")
     fields.setdefault("run_id", str(uuid.uuid4()))
     fields.setdefault("status", "running")
-    event = _run_event(fields, CREATE_FIELDS, request)
+    event = _run_event(fields, RunCreate, request)
     if event.started_at is None:
         event.started_at = event.ts
     return await _commit_and_show(request, event, 201)
@@ -176,7 +191,7 @@ async def create_run(request: web.Request) -> web.Response:
 async def patch_run(request: web.Request) -> web.Response:
     run_id = _path_run_id(request)
     fields = await _json_object(request, empty_ok=True)  # empty: a heartbeat
-    event = _run_event({**fields, "run_id": run_id}, PATCH_FIELDS | {"run_id"}, request)
+    event = _run_event(fields, RunUpdate, request, run_id)
     await _require_run(request, run_id)
     return await _commit_and_show(request, event, 200)
 
@@ -188,6 +203,6 @@ async def finish_run(request: web.Request) -> web.Response:
     fields = await _json_object(request)
     if "status" not in fields:
         raise Problem(400, "Bad Request", "status is required to finish a run")
-    event = _run_event({**fields, "run_id": run_id}, FINISH_FIELDS | {"run_id"}, request)
+    event = _run_event(fields, RunFinish, request, run_id)
     await _require_run(request, run_id)
     return await _commit_and_show(request, event, 200)

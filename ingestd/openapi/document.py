@@ -1,11 +1,12 @@
 """GET /v1/openapi.json: the OpenAPI 3.1 description of every route ingestd serves.
 
-Built once as plain data from the schemas in `openapi_schemas`, the parameters in
-`openapi_parameters` and the monitoring fragments in `monitoring_openapi`, serialised once
-with orjson. tests/test_openapi.py checks that the
-document is valid and that it and the router agree, path for path and method for method;
-tests/test_openapi_fuzz.py fuzzes every operation and checks that the server answers only
-what the document says it does.
+Built once as plain data from the schemas in `openapi.schemas` (generated from the msgspec
+models), the parameters in `openapi.parameters`, the request examples in `openapi.examples`
+and the monitoring paths in `openapi.monitoring`, serialised once with orjson.
+tests/test_openapi.py checks that the document is valid and that it and the router agree,
+path for path and method for method; tests/test_openapi_bodies.py that bodies and answers
+agree with their schemas; tests/test_openapi_fuzz.py fuzzes every operation and checks that
+the server answers only what the document says it does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.openapi import monitoring as monitoring_openapi
+from ingestd.openapi.examples import EXAMPLES
 from ingestd.openapi.parameters import NAME, PARAMETERS, query_param
 from ingestd.openapi.schemas import SCHEMAS, ref
 from ingestd.read.params import MAX_RECENT_RUNS, MAX_TEXT
@@ -58,7 +60,8 @@ _EVENTS_BODY = {
     "Content-Encoding: gzip is accepted.",
     "content": {
         "application/json": {
-            "schema": {"oneOf": [ref("Event"), {"type": "array", "items": ref("Event")}]}
+            "schema": {"oneOf": [ref("Event"), {"type": "array", "items": ref("Event")}]},
+            "examples": EXAMPLES["Event"],
         },
         "application/x-ndjson": {
             "schema": {"type": "string", "description": "One JSON event per line."}
@@ -68,7 +71,8 @@ _EVENTS_BODY = {
 
 
 def _body(schema: str, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": ref(schema)}}}
+    media = {"schema": ref(schema), "examples": EXAMPLES[schema]}
+    return {"required": required, "content": {"application/json": media}}
 
 
 _INGEST_PATHS: dict[str, Any] = {
@@ -360,7 +364,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "paths": _merge(_INGEST_PATHS, _READ_PATHS, monitoring_openapi.PATHS, _OPERATIONS_PATHS),
     "components": {
-        "schemas": {**SCHEMAS, **monitoring_openapi.SCHEMAS},
+        "schemas": SCHEMAS,
         "parameters": PARAMETERS,
         "responses": {
             "Problem": {

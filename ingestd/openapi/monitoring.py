@@ -1,30 +1,23 @@
-"""The OpenAPI 3.1 description of pings, job settings and alerts, for /v1/openapi.json to
-merge: `PATHS` into its `paths`, `SCHEMAS` into `components.schemas`."""
+"""The OpenAPI 3.1 paths of pings, job settings and alerts, for /v1/openapi.json to merge into
+its `paths` (their schemas are generated from `monitoring/models.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ingestd.ingest.events import MAX_NAME_CHARS
-from ingestd.monitoring.job_settings import MAX_COUNTER_CHARS, MAX_WEBHOOKS, RULES
+from ingestd.monitoring.job_settings import RULES
 from ingestd.monitoring.jobs_api import MAX_JOB_CHARS
-from ingestd.monitoring.schedules import MAX_CRON_CHARS
-from ingestd.monitoring.webhooks import MAX_URL_CHARS
+from ingestd.openapi.examples import EXAMPLES
 from ingestd.read.params import MAX_LIMIT, MAX_TEXT
 
-#: More than 0 and at most a year (monitoring/schedules.py parse_duration).
-_DURATION = {
-    "type": ["string", "number", "null"],
-    "exclusiveMinimum": 0,
-    "maximum": 366 * 86400,
-    "examples": ["90s", "15m", "1h30m", 3600],
-}
 #: The database away, or a read past its budget: a 503 with Retry-After.
 _UNAVAILABLE = {
     "description": "The database is away or too slow; retry after Retry-After seconds.",
     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
+
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
@@ -143,7 +136,10 @@ PATHS: dict[str, Any] = {
                 "required": False,
                 "description": "No body: every field takes its default.",
                 "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/JobSettings"}}
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/JobSettings"},
+                        "examples": EXAMPLES["JobSettings"],
+                    }
                 },
             },
             "responses": {
@@ -158,7 +154,7 @@ PATHS: dict[str, Any] = {
             "tags": ["jobs"],
             "security": [{"bearer": ["admin"]}],
             "responses": {
-                "200": {"description": '{"deleted": 0 or 1}'},
+                "200": _json("Deleted", "0 or 1 settings deleted"),
                 **_problems(400, 401, 403),
                 "503": _UNAVAILABLE,
             },
@@ -201,132 +197,6 @@ PATHS: dict[str, Any] = {
                 **_problems(400, 401, 403),
                 "503": _UNAVAILABLE,
             },
-        },
-    },
-}
-
-_URL = {
-    "type": "string",
-    "format": "uri",
-    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
-    "maxLength": MAX_URL_CHARS,
-}
-_WEBHOOK = {
-    "oneOf": [
-        _URL,
-        {
-            "type": "object",
-            "required": ["url"],
-            "additionalProperties": False,
-            "properties": {
-                "url": _URL,
-                "format": {"enum": ["json", "slack"]},
-            },
-        },
-    ]
-}
-
-_SETTINGS_PROPERTIES: dict[str, Any] = {
-    "every": _DURATION,
-    "cron": {"type": ["string", "null"], "maxLength": MAX_CRON_CHARS, "examples": ["0 3 * * *"]},
-    "timezone": {"type": ["string", "null"], "examples": ["Europe/Berlin"]},
-    "grace": _DURATION,
-    "max_duration": _DURATION,
-    "heartbeat_timeout": _DURATION,
-    "alerts": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "webhooks": {"type": ["array", "null"], "items": _WEBHOOK, "maxItems": MAX_WEBHOOKS},
-            "global_webhooks": {"type": "boolean", "default": True},
-            "rules": {"type": "array", "items": {"enum": list(RULES)}},
-            "failures_in_a_row": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 3},
-        },
-    },
-    "anomaly": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "enabled": {"type": "boolean", "default": True},
-            "counters": {
-                "type": ["array", "null"],
-                "items": {"type": "string", "minLength": 1, "maxLength": MAX_COUNTER_CHARS},
-            },
-            "history": {"type": "integer", "minimum": 3, "maximum": 1000, "default": 20},
-            "min_history": {
-                "type": "integer",
-                "minimum": 3,
-                "maximum": 1000,
-                "default": 10,
-                "description": "At most history.",
-            },
-            "k": {"type": "number", "minimum": 1, "maximum": 100, "default": 4},
-        },
-    },
-}
-
-#: every and cron both given (not null): refused, "give either every or cron, not both".
-_BOTH_GIVEN = {"every": {"not": {"type": "null"}}, "cron": {"not": {"type": "null"}}}
-
-SCHEMAS: dict[str, Any] = {
-    "JobSettings": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Give either every or cron (with an optional timezone), or neither.",
-        "properties": _SETTINGS_PROPERTIES,
-        "allOf": [
-            {"not": {"required": ["every", "cron"], "properties": _BOTH_GIVEN}},
-            {
-                "if": {"required": ["timezone"], "properties": {"timezone": {"type": "string"}}},
-                "then": {"required": ["cron"], "properties": {"cron": {"type": "string"}}},
-            },
-        ],
-    },
-    "Job": {
-        "type": "object",
-        "properties": {
-            "job": {"type": "string"},
-            **_SETTINGS_PROPERTIES,
-            "configured": {"type": "boolean"},
-            "health": {"enum": ["ok", "failing", "late", "missed", "unknown"]},
-            "health_since": {"type": ["string", "null"], "format": "date-time"},
-            "due_at": {"type": ["string", "null"], "format": "date-time"},
-            "updated_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "Alert": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "rule": {"enum": list(RULES)},
-            "job": {"type": ["string", "null"]},
-            "run_id": {"type": ["string", "null"], "format": "uuid"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "text": {"type": "string"},
-            "details": {"type": "object"},
-            "status": {"enum": ["sent", "pending", "failed", "none"]},
-            "deliveries": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "target": {"type": "string"},
-                        "format": {"enum": ["json", "slack"]},
-                        "status": {"enum": ["pending", "sent", "failed"]},
-                        "attempts": {"type": "integer"},
-                        "last_error": {"type": ["string", "null"]},
-                        "sent_at": {"type": ["string", "null"], "format": "date-time"},
-                        "next_attempt_at": {"type": "string", "format": "date-time"},
-                    },
-                },
-            },
-        },
-    },
-    "AlertList": {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
-            "next_cursor": {"type": ["string", "null"]},
         },
     },
 }

@@ -1,0 +1,208 @@
+"""The shapes of the read API's answers (runs, logs, jobs, stats), as msgspec Structs.
+
+/v1/openapi.json's `components.schemas` is generated from these. The handlers still build
+plain dicts (views.py, stats_api.py: jsonb goes out as text, unparsed); tests check their
+answers against the schemas generated here, field for field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from ingestd.ingest.models import Stamp, Uuid
+
+Status = Literal["pending", "running", "success", "warning", "failed", "cancelled", "timed_out"]
+Level = Literal["trace", "debug", "info", "success", "warning", "error", "critical"]
+Health = Literal["ok", "failing", "late", "missed", "unknown"]
+Ms = Annotated[float, Meta(description="milliseconds")] | None
+Rate = Annotated[float, Meta(description="Percent of finished runs that succeeded, one decimal.")]
+JsonObject = dict[str, Any]
+LevelCounts = Annotated[dict[str, int], Meta(description="Number of logs per level name.")]
+NextCursor = Annotated[
+    str | None, Meta(description="Pass as `cursor=` for the next page; null on the last one.")
+]
+
+
+class Run(msgspec.Struct):
+    run_id: Uuid
+    job: Annotated[str | None, Meta(description="null until an event names it.")]
+    status: Status
+    trigger: str | None
+    started_at: Stamp | None
+    finished_at: Stamp | None
+    duration_ms: Ms
+    progress: float | None
+    step: str | None
+    counters: dict[str, float] | None
+    result: JsonObject | None
+    error: JsonObject | None
+    attrs: JsonObject | None
+    log_counts: LevelCounts
+    last_event_at: Stamp | None
+
+
+class Log(msgspec.Struct):
+    id: int
+    ts: Stamp
+    received_at: Stamp
+    level: Level
+    levelno: int
+    job: str | None
+    run_id: Annotated[Uuid | None, Meta(description="null for a log outside any run")]
+    step: str | None
+    message: str
+    attrs: JsonObject | None
+    source: JsonObject | None
+    error: JsonObject | None
+    fingerprint: Annotated[
+        str | None,
+        Meta(description="Groups error messages that differ only in numbers, ids, paths."),
+    ]
+
+
+class RunList(msgspec.Struct):
+    items: list[Run]
+    next_cursor: NextCursor
+
+
+class LogList(msgspec.Struct):
+    items: list[Log]
+    next_cursor: NextCursor
+
+
+class RecentRun(msgspec.Struct):
+    run_id: Uuid
+    status: Status
+    started_at: Stamp | None
+    duration_ms: int | None
+
+
+class JobSummary(msgspec.Struct, omit_defaults=True):
+    """One row of GET /v1/jobs."""
+
+    job: str
+    last_run: Run | None
+    runs_total: int
+    success_rate: Rate | None
+    avg_duration_ms: Ms
+    health: Health
+    recent_runs: Annotated[
+        list[RecentRun],
+        Meta(description="With ?recent=N only: the job's N newest runs, newest first."),
+    ] = []
+
+
+class JobList(msgspec.Struct):
+    days: int
+    items: list[JobSummary]
+    next_cursor: NextCursor
+
+
+class RunFigures(msgspec.Struct, kw_only=True):
+    total_runs: int
+    success_count: int
+    failure_count: Annotated[int, Meta(description="failed and timed_out")]
+    warning_count: int
+    running_count: Annotated[int, Meta(description="running and pending")]
+    cancelled_count: int
+    finished_count: int
+    success_rate: Rate | None
+    avg_duration_ms: Ms
+    p50_duration_ms: Ms
+    p95_duration_ms: Ms
+    runs_by_status: dict[str, int]
+    log_counts: LevelCounts
+
+
+class StatsSummary(RunFigures, kw_only=True):
+    days: int
+    recent_runs: Annotated[list[Run], Meta(max_length=10, description="The 10 newest.")]
+
+
+class JobFigures(RunFigures, kw_only=True):
+    job: str | None
+
+
+class JobFiguresList(msgspec.Struct):
+    days: int
+    items: list[JobFigures]
+    next_cursor: NextCursor
+
+
+class ErrorSample(msgspec.Struct):
+    """The latest log of the group."""
+
+    id: int
+    ts: Stamp
+    run_id: Uuid | None
+    job: str | None
+    step: str | None
+    message: str
+    error: JsonObject | None
+
+
+class ErrorGroup(msgspec.Struct):
+    key: str | None
+    error_count: int
+    affected_runs: int
+    first_seen: Stamp
+    last_seen: Stamp
+    sample: ErrorSample | None
+
+
+class ErrorGroupList(msgspec.Struct):
+    days: int
+    by: Annotated[str, Meta(examples=["step", "job", "fingerprint", "attr.terminal_id"])]
+    items: list[ErrorGroup]
+    next_cursor: NextCursor
+
+
+class AttrGroup(msgspec.Struct):
+    key: Annotated[Any, Meta(description="The attribute's value.")]
+    total: int
+    success: int
+    failed: int
+    warning: int
+    success_rate: Rate | None
+    avg_duration_ms: Ms
+
+
+class AttrGroupList(msgspec.Struct):
+    days: int
+    attr: str
+    items: list[AttrGroup]
+    next_cursor: NextCursor
+
+
+class Bucket(msgspec.Struct):
+    bucket: Stamp
+    runs_by_status: Annotated[dict[str, int], Meta(description="Statuses with no run left out.")]
+    logs_by_level: LevelCounts
+    total_runs: int
+    success_rate: Rate | None
+    avg_duration_ms: Ms
+    p50_duration_ms: Ms
+    p95_duration_ms: Ms
+
+
+class BucketList(msgspec.Struct):
+    days: int
+    bucket: Literal["hour", "day"]
+    items: list[Bucket]
+    next_cursor: NextCursor
+
+
+class Deleted(msgspec.Struct, omit_defaults=True):
+    deleted: int
+    dropped_partitions: Annotated[int, Meta(description="DELETE /v1/logs only.")] | UnsetType = (
+        UNSET
+    )
+
+
+MODELS: tuple[Any, ...] = (
+    Run, Log, RunList, LogList, JobList, StatsSummary, JobFiguresList, ErrorGroupList,
+    AttrGroupList, BucketList, Deleted,
+)  # fmt: skip
