@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from ingestd.ingest.events import MAX_EPOCH
 from ingestd.ingest.vocab import STATUS_ALIASES
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ Time = (
             extra_json_schema={"format": "date-time"},
         ),
     ]
-    | Annotated[float, Meta(ge=0, description="epoch seconds, fractions allowed")]
+    | Annotated[float, Meta(ge=0, le=MAX_EPOCH, description="epoch seconds, fractions allowed")]
 )
 LevelIn = (
     Annotated[
