@@ -14,7 +14,7 @@ from ingestd.monitoring import retention_api as admin_api
 from ingestd.monitoring import setup as monitoring
 from ingestd.openapi import document as openapi
 from ingestd.read import api as read_api
-from ingestd.read import stats_api
+from ingestd.read import compare_api, stats_api
 from ingestd.read import tail_api as tail
 from ingestd.settings import SETTINGS, Settings
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(ingest_api.routes)
     app.add_routes(read_api.routes)
+    app.add_routes(compare_api.routes)
     app.add_routes(stats_api.routes)
     app.add_routes(tail.routes)
     app.add_routes(admin_api.routes)

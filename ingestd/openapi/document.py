@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ingestd.openapi import compare as compare_openapi
 from ingestd.openapi import monitoring as monitoring_openapi
 from ingestd.openapi.examples import EXAMPLES
 from ingestd.openapi.parameters import NAME, PARAMETERS, query_param
@@ -362,9 +363,15 @@ DOCUMENT: dict[str, Any] = {
         "version": "1",
         "description": "Job logs and runs: ingest, read, stats, live tail, pings, alerts.",
     },
-    "paths": _merge(_INGEST_PATHS, _READ_PATHS, monitoring_openapi.PATHS, _OPERATIONS_PATHS),
+    "paths": _merge(
+        _INGEST_PATHS,
+        _READ_PATHS,
+        compare_openapi.PATHS,
+        monitoring_openapi.PATHS,
+        _OPERATIONS_PATHS,
+    ),
     "components": {
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **compare_openapi.SCHEMAS},
         "parameters": PARAMETERS,
         "responses": {
             "Problem": {

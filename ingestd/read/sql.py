@@ -104,6 +104,43 @@ LIST_RUN_LOGS = f"SELECT {LOG_COLUMNS} FROM logs {{where}} ORDER BY ts, id"
 
 RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = $1"
 
+# --- compare (GET /v1/runs/{id}/compare) ---------------------------------------------------
+# Every query is bounded: one run's (or two runs') lines by the primary key (run_id, ...),
+# and a job's runs newest first from runs_job_window_idx.
+
+# The job's last success that started before the run (ties on started_at broken by run_id).
+COMPARE_LAST_SUCCESS = f"""
+SELECT {RUN_COLUMNS} FROM runs
+WHERE job = $1 AND status = 'success' AND (started_at, run_id) < ($2, $3::uuid)
+ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 1
+"""
+# The window of the job's usual ranges: its newest successful runs, the run itself left out.
+# small_attrs: attrs of over 300 bytes as text (rare) do not count towards the usual values.
+COMPARE_USUAL = """
+SELECT duration_ms, counters::text AS counters, small_attrs::text AS attrs, n_trace, n_debug,
+       n_info, n_success, n_warning, n_error, n_critical
+FROM runs
+WHERE job = $1 AND status = 'success' AND run_id <> $2::uuid
+ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $3
+"""
+# Each step's first and last line, per run.
+COMPARE_STEPS = """
+SELECT run_id::text, step, min(ts) AS first_at, max(ts) AS last_at, count(*) AS lines
+FROM logs WHERE run_id = ANY($1::uuid[]) AND step IS NOT NULL
+GROUP BY 1, 2
+"""
+# Error lines per run and fingerprint: how many, and the newest as the sample.
+COMPARE_ERRORS = """
+SELECT run_id::text, fingerprint, step, message, error::text, n
+FROM (
+    SELECT run_id, fingerprint, step, message, error, count(*) OVER same AS n,
+           row_number() OVER (same ORDER BY ts DESC, id DESC) AS nth
+    FROM logs WHERE run_id = ANY($1::uuid[]) AND levelno >= 40
+    WINDOW same AS (PARTITION BY run_id, fingerprint)
+) AS lines
+WHERE nth = 1
+"""
+
 # --- jobs ------------------------------------------------------------------------------------
 
 # Every job with a run, found by skipping through runs_job_window_idx rather than reading
