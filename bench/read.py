@@ -76,6 +76,8 @@ def endpoints(ds: Dataset, rnd: random.Random) -> dict[str, Any]:
         "run": lambda: f"v1/runs/{pick(ds.run_ids)}",
         "run_logs": lambda: f"v1/runs/{pick(ds.run_ids)}/logs",
         "run_logs_errors": lambda: f"v1/runs/{pick(ds.run_ids)}/logs?min_level=warning",
+        # What changed since the job's last success (the run page asks this for a finished run).
+        "compare": lambda: f"v1/runs/{pick(ds.run_ids)}/compare",
         "logs": lambda: "v1/logs",
         "logs_errors_24h": lambda: "v1/logs?min_level=error&since=24h",
         "logs_job": lambda: f"v1/logs?job={pick(jobs)}",

@@ -113,8 +113,8 @@ def steps(run_id: str, with_id: str | None, rows: list[Any]) -> list[dict[str, A
                 "in": "both" if a and b else "run" if a else "with",
                 "ms": span(a),
                 "with_ms": span(b),
-                "lines": a["lines"] if a else 0,
-                "with_lines": b["lines"] if b else None if with_id is None else 0,
+                "lines": a["n"] if a else 0,
+                "with_lines": b["n"] if b else None if with_id is None else 0,
             }
         )
     return items

@@ -3,6 +3,7 @@ good run. The figures come from `compare`, the plain-language list from `compare
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,10 @@ def _with_param(params: Params) -> str | None:
         raise bad_param("with", f"must be {LAST_SUCCESS} or a run id, not {raw[:60]!r}") from None
 
 
+async def _nothing() -> list[Any]:
+    return []
+
+
 @routes.get("/v1/runs/{run_id}/compare")
 @requires("read")
 async def compare_runs(request: web.Request) -> web.Response:
@@ -49,13 +54,17 @@ async def compare_runs(request: web.Request) -> web.Response:
         other = await db.fetchrow(sql.COMPARE_LAST_SUCCESS, run["job"], run["started_at"], run_id)
     else:
         other = None
-    window: list[Any] = []
-    if run["job"] is not None:
-        window = await db.fetch(sql.COMPARE_USUAL, run["job"], run_id, compare.USUAL_RUNS)
     other_id = None if other is None else other["run_id"]
     ids = [run_id] if other_id is None or other_id == run_id else [run_id, other_id]
-    step_rows = await db.fetch(sql.COMPARE_STEPS, ids)
-    error_rows = await db.fetch(sql.COMPARE_ERRORS, ids)
+    # Two independent reads, on two connections at once.
+    lines, window = await asyncio.gather(
+        db.fetch(sql.COMPARE_LINES, ids),
+        db.fetch(sql.COMPARE_USUAL, run["job"], run_id, compare.USUAL_RUNS)
+        if run["job"] is not None
+        else _nothing(),
+    )
+    step_rows = [row for row in lines if row["kind"] == "step"]
+    error_rows = [row for row in lines if row["kind"] == "error"]
     answer: dict[str, Any] = {
         "run": compare.run_brief(run),
         "with": None if other is None else compare.run_brief(other),

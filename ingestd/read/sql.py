@@ -123,21 +123,26 @@ FROM runs
 WHERE job = $1 AND status = 'success' AND run_id <> $2::uuid
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $3
 """
-# Each step's first and last line, per run.
-COMPARE_STEPS = """
-SELECT run_id::text, step, min(ts) AS first_at, max(ts) AS last_at, count(*) AS lines
-FROM logs WHERE run_id = ANY($1::uuid[]) AND step IS NOT NULL
-GROUP BY 1, 2
-"""
-# Error lines per run and fingerprint: how many, and the newest as the sample.
-COMPARE_ERRORS = """
-SELECT run_id::text, fingerprint, step, message, error::text, n
+# The lines of one or two runs, read once (their primary key, partition by partition):
+# per run and step, its first and last line; per run and error fingerprint, how many lines
+# and the newest as the sample.
+COMPARE_LINES = """
+WITH lines AS MATERIALIZED (
+    SELECT run_id, ts, id, step, levelno, fingerprint, message, error
+    FROM logs WHERE run_id = ANY($1::uuid[])
+)
+SELECT 'step' AS kind, run_id::text, step, NULL AS fingerprint, count(*) AS n,
+       min(ts) AS first_at, max(ts) AS last_at, NULL AS message, NULL AS error
+FROM lines WHERE step IS NOT NULL
+GROUP BY run_id, step
+UNION ALL
+SELECT 'error', run_id::text, step, fingerprint, n, NULL, NULL, message, error::text
 FROM (
-    SELECT run_id, fingerprint, step, message, error, count(*) OVER same AS n,
+    SELECT run_id, step, fingerprint, message, error, count(*) OVER same AS n,
            row_number() OVER (same ORDER BY ts DESC, id DESC) AS nth
-    FROM logs WHERE run_id = ANY($1::uuid[]) AND levelno >= 40
+    FROM lines WHERE levelno >= 40
     WINDOW same AS (PARTITION BY run_id, fingerprint)
-) AS lines
+) AS errors
 WHERE nth = 1
 """
 
