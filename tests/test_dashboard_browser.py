@@ -374,6 +374,26 @@ async def test_from_the_jobs_page_to_a_failed_runs_stack_in_two_clicks(tabs: Tab
     await shoot(page, "two-clicks-failed-run")
 
 
+async def test_a_failed_run_says_what_changed_since_the_last_success(
+    seeded: tuple[Served, Seed], tabs: Tabs
+) -> None:
+    served, seed = seeded
+    page = await tabs.open(f"/#/run/{seed.ids['failed']}")
+    changes = page.locator("section.run-changes")
+    await expect(changes.locator("h2")).to_have_text("Since the last success")
+    items = changes.locator("ul.changes li")
+    await expect(items.first).to_have_text(
+        "new error in ANALYZE: 'OpenAI request timed out after 30 s' \u00d71"
+    )
+    await expect(changes).to_contain_text("took ")
+    await expect(changes).to_contain_text("usually")
+    # The run compared with is the job's previous run (a success), one click away.
+    async with served.http.get(f"v1/runs/{seed.ids['failed']}/compare") as answer:
+        previous = (await answer.json())["with"]["run_id"]
+    await expect(changes.locator("a")).to_have_attribute("href", f"#/run/{previous}")
+    await shoot(page, "run-failed-changes")
+
+
 async def test_a_runs_logs_filter_by_level_step_and_text(
     seeded: tuple[Served, Seed], tabs: Tabs
 ) -> None:

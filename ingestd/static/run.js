@@ -15,6 +15,9 @@ export function mount(root, ctx) {
     q: ctx.params.get("q") || "" };
 
   const head = h("section", { class: "run-head", "aria-label": "Run" });
+  // What changed since the job's last success: asked once the run has ended.
+  const changes = h("section", { class: "run-part run-changes", "aria-labelledby": "changes-title",
+    hidden: true });
   const levelSelect = select("level", [["", "All levels"],
     ...LEVELS.slice(1).map((l) => [l, `${l} and above`])], state.level, () => change());
   const stepSelect = select("step", [["", "All steps"]], state.step, () => change());
@@ -27,6 +30,7 @@ export function mount(root, ctx) {
   const more = h("div", { class: "pager" });
   root.append(
     head,
+    changes,
     h("section", { class: "run-logs", "aria-labelledby": "logs-title" },
       h("div", { class: "logs-head" }, h("h2", { id: "logs-title" }, "Logs"), live),
       h("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
@@ -69,6 +73,7 @@ export function mount(root, ctx) {
       shownRun = key;
       renderHead();
       if (first && logs.length) renderLogs();
+      if (FINAL.has(run.status)) await loadChanges();
     }
     if (FINAL.has(run.status)) {
       stopTail();
@@ -112,6 +117,24 @@ export function mount(root, ctx) {
       Object.keys(run.attrs || {}).length
         ? h("details", { class: "attrs" }, h("summary", {}, "Attributes"), json(run.attrs)) : null,
     );
+  }
+
+  async function loadChanges() {
+    const answer = await getJSON(`v1/runs/${encodeURIComponent(runId)}/compare`);
+    const other = answer.with;
+    if (!answer.summary.length) {
+      changes.hidden = true;
+      return;
+    }
+    const title = !other ? "Against the job's usual runs"
+      : answer.with_reason === "last_success" ? "Since the last success" : "Compared with another run";
+    changes.replaceChildren(
+      h("h2", { id: "changes-title" }, title),
+      other ? h("p", { class: "muted" }, h("a", { href: href("run", other.run_id) },
+        `${other.job ?? "run"} ${other.run_id.slice(0, 8)}`), `, started ${fmtTime(other.started_at)}`) : null,
+      h("ul", { class: "changes" }, answer.summary.map((line) => h("li", {}, line))),
+    );
+    changes.hidden = false;
   }
 
   // Lines from the tail carry no id: a line is known by its time, level, step and message.
