@@ -4,6 +4,7 @@ good run. The figures come from `compare`, the plain-language list from `compare
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -12,13 +13,19 @@ from ingestd.http.auth import requires
 from ingestd.http.problems import Problem, bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
+from ingestd.ingest.vocab import LEVEL_NAMES
 from ingestd.read import compare, compare_text, sql
-from ingestd.read.db import READ_DB
+from ingestd.read.db import READ_DB, ReadDb
 from ingestd.read.params import Params, uuid_value
 
 routes = web.RouteTableDef()
 
 LAST_SUCCESS = "last_success"
+#: A run's lines are looked for from this long before its start to this long after its end
+#: (or its last event), so only the day partitions of its own time are read. A line outside
+#: (a skewed clock) is not lost: when fewer lines are found than the run's own per-level
+#: counts say it has, its lines are read again from every partition.
+SPAN_SLACK = timedelta(hours=1)
 
 
 def _with_param(params: Params) -> str | None:
@@ -34,6 +41,37 @@ def _with_param(params: Params) -> str | None:
 
 async def _nothing() -> list[Any]:
     return []
+
+
+def _span(run: Any) -> tuple[datetime, datetime]:
+    ends = [t for t in (run["finished_at"], run["last_event_at"]) if t is not None]
+    end = max(ends) if ends else datetime.now(UTC)
+    return run["started_at"] - SPAN_SLACK, max(end, run["started_at"]) + SPAN_SLACK
+
+
+def _lines_query(runs: list[Any], spans: bool) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    args: list[Any] = []
+    for run in runs:
+        args.append(run["run_id"])
+        part = sql.COMPARE_RUN_LINES.format(run=f"${len(args)}")
+        if spans:
+            args += _span(run)
+            part += sql.COMPARE_SPAN.format(low=f"${len(args) - 1}", high=f"${len(args)}")
+        parts.append(part)
+    return sql.COMPARE_LINES.format(lines="\n    UNION ALL".join(parts)), args
+
+
+async def read_lines(db: ReadDb, runs: list[Any]) -> list[Any]:
+    """The runs' step and error rows of COMPARE_LINES; every line of theirs counted."""
+    query, args = _lines_query(runs, spans=True)
+    rows = await db.fetch(query, *args)
+    found = {row["run_id"]: row["n"] for row in rows if row["kind"] == "total"}
+    counted = {run["run_id"]: sum(run[f"n_{name}"] for name in LEVEL_NAMES) for run in runs}
+    if any(found.get(run_id, 0) < n for run_id, n in counted.items()):
+        query, args = _lines_query(runs, spans=False)
+        rows = await db.fetch(query, *args)
+    return rows
 
 
 @routes.get("/v1/runs/{run_id}/compare")
@@ -55,10 +93,10 @@ async def compare_runs(request: web.Request) -> web.Response:
     else:
         other = None
     other_id = None if other is None else other["run_id"]
-    ids = [run_id] if other_id is None or other_id == run_id else [run_id, other_id]
+    runs = [run] if other is None or other_id == run_id else [run, other]
     # Two independent reads, on two connections at once.
     lines, window = await asyncio.gather(
-        db.fetch(sql.COMPARE_LINES, ids),
+        read_lines(db, runs),
         db.fetch(sql.COMPARE_USUAL, run["job"], run_id, compare.USUAL_RUNS)
         if run["job"] is not None
         else _nothing(),

@@ -123,16 +123,24 @@ FROM runs
 WHERE job = $1 AND status = 'success' AND run_id <> $2::uuid
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $3
 """
-# The lines of one or two runs, read once (their primary key, partition by partition):
-# per run and step, its first and last line; per run and error fingerprint, how many lines
-# and the newest as the sample.
-COMPARE_LINES = """
-WITH lines AS MATERIALIZED (
+# The lines of one or two runs, read once: per run, how many; per run and step, its first
+# and last line; per run and error fingerprint, how many lines and the newest as the sample.
+# {lines} is COMPARE_RUN_LINES once per run (UNION ALL), each with its own time span, so
+# each reads only the daily partitions of its run's time, by the primary key (run_id, ts).
+COMPARE_RUN_LINES = """
     SELECT run_id, ts, id, step, levelno, fingerprint, message, error
-    FROM logs WHERE run_id = ANY($1::uuid[])
+    FROM logs WHERE run_id = {run}::uuid"""
+COMPARE_SPAN = " AND ts >= {low} AND ts <= {high}"
+COMPARE_LINES = """
+WITH lines AS MATERIALIZED ({lines}
 )
-SELECT 'step' AS kind, run_id::text, step, NULL AS fingerprint, count(*) AS n,
-       min(ts) AS first_at, max(ts) AS last_at, NULL AS message, NULL AS error
+SELECT 'total' AS kind, run_id::text, NULL AS step, NULL AS fingerprint, count(*) AS n,
+       NULL::timestamptz AS first_at, NULL::timestamptz AS last_at, NULL AS message,
+       NULL AS error
+FROM lines
+GROUP BY run_id
+UNION ALL
+SELECT 'step', run_id::text, step, NULL, count(*), min(ts), max(ts), NULL, NULL
 FROM lines WHERE step IS NOT NULL
 GROUP BY run_id, step
 UNION ALL
