@@ -235,6 +235,9 @@ async def test_with_names_any_run_even_of_another_job(crafted: Crafted) -> None:
     assert later["with"]["run_id"] == crafted.runs["s6"]
     named = await compare(crafted, "F", **{"with": "last_success"})
     assert named["with"]["run_id"] == crafted.runs["s5"]
+    # Any spelling of the run id (as everywhere in the API) gives the same answer.
+    upper = await get(crafted.server, f"v1/runs/{crafted.runs['F'].upper()}/compare")
+    assert upper["summary"] == named["summary"]
 
 
 async def test_unknown_runs_are_404_and_bad_parameters_400(crafted: Crafted) -> None:
