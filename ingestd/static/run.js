@@ -73,7 +73,8 @@ export function mount(root, ctx) {
       shownRun = key;
       renderHead();
       if (first && logs.length) renderLogs();
-      if (FINAL.has(run.status)) await loadChanges();
+      // The run page stands without the comparison: its failure is reported, not fatal.
+      if (FINAL.has(run.status)) await loadChanges().catch(ctx.report);
     }
     if (FINAL.has(run.status)) {
       stopTail();
