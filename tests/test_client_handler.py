@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.config
 import threading
 import time
 import uuid
@@ -129,3 +130,38 @@ async def test_the_async_client_never_blocks_the_loop_even_when_ingestd_hangs(
         proxy.close()
     assert lags and max(lags) < 0.2
     assert sorted((tmp_path / "spool").glob("*.ndjson.gz"))
+
+
+def test_a_handler_built_from_options_as_dictconfig_does_owns_its_client(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    job = f"dictconfig-{uuid.uuid4().hex[:8]}"
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "incremental": False,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "ingestd": {
+                    "class": "ingestd_client.IngestHandler",
+                    "url": ingestd.url,
+                    "token": ingestd.ingest_token,
+                    "spool_dir": str(tmp_path / "spool"),
+                    "wait_for_commit": True,
+                }
+            },
+            "loggers": {job: {"handlers": ["ingestd"], "level": "INFO", "propagate": False}},
+        }
+    )
+    log = logging.getLogger(job)
+    handler = log.handlers[0]
+    try:
+        log.info("configured by dictConfig: %s", job)
+        assert isinstance(handler, IngestHandler) and handler.client.flush(10)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    rows = ingestd.query(
+        "SELECT message FROM logs WHERE message = $1", f"configured by dictConfig: {job}"
+    )
+    assert len(rows) == 1

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("package", ["ingestd"])
+@pytest.mark.parametrize("package", ["ingestd", "ingestd_client"])
 def test_no_import_cycle(package: str) -> None:
     # Imports made only for type checking are left out: they never run.
     graph = grimp.build_graph(package, exclude_type_checking_imports=True)

@@ -9,14 +9,13 @@ Three lines in a script::
 or ``ingestd-run --job nightly-sync -- ./sync.sh`` in front of a cron command.
 """
 
-__version__ = "0.1.0"
-
 from .aio import AsyncIngestClient
 from .batch import ClientStats
 from .client import IngestClient
 from .config import ClientConfig
 from .handler import IngestHandler
 from .runs import Run, RunLogger, current_run
+from .version import __version__
 
 __all__ = [
     "AsyncIngestClient",

@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar, cast
 
+from . import sink
 from .batch import ClientStats
 from .config import ClientConfig, PathLike
 from .events import error_from_exception, hostname, json_safe, level_number
@@ -221,9 +222,9 @@ class IngestClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- used by runs and the handler ------------------------------------------------------
+    # -- the EventSink that runs and the handler see (sink.py) ---------------------------
 
-    def _put_record(self, record: logging.LogRecord, run: Run | None) -> None:
+    def put_record(self, record: logging.LogRecord, run: Run | None) -> None:
         d = record.__dict__
         if d.get("_ingestd_client") is self:  # already queued by another of our handlers
             return
@@ -237,15 +238,15 @@ class IngestClient:
         else:
             self._sender.put((record, message, run.run_id, run.job, run.current_step))
 
-    def _put_always(self, item: object) -> None:
+    def put_event(self, item: object) -> None:
         self._sender.put_always(item)
 
-    def _run_opened(self, run: Run) -> None:
+    def run_opened(self, run: Run) -> None:
         run.next_heartbeat = time.monotonic() + self.config.heartbeat_interval
         with self._runs_lock:
             self._runs[run.run_id] = run
 
-    def _run_closed(self, run: Run) -> None:
+    def run_closed(self, run: Run) -> None:
         with self._runs_lock:
             self._runs.pop(run.run_id, None)
 
@@ -268,3 +269,6 @@ def _restart_in_child(ref: weakref.ReferenceType[IngestClient]) -> None:
     if client is not None and not client._closed:
         client._sender = Sender(client.config, client._heartbeats)
         client._runs_lock = threading.Lock()
+
+
+sink.new_client = IngestClient

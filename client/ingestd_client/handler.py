@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from .sink import make_client
 
 if TYPE_CHECKING:
     from .client import IngestClient
@@ -37,11 +39,9 @@ class IngestHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         self._owns_client = client is None
-        if client is None:
-            from .client import IngestClient
-
-            client = IngestClient(url, token, **options)
-        self.client = client
+        self.client: IngestClient = client or cast(
+            "IngestClient", make_client(url, token, **options)
+        )
 
     def handle(self, record: logging.LogRecord) -> Any:
         # No handler lock: emit() only appends to a thread-safe deque.
@@ -52,14 +52,14 @@ class IngestHandler(logging.Handler):
             if isinstance(rv, logging.LogRecord):
                 record = rv
         try:
-            self.client._put_record(record, None)
+            self.client.put_record(record, None)
         except Exception:
             self.handleError(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.client._put_record(record, None)
+            self.client.put_record(record, None)
         except Exception:
             self.handleError(record)
 

@@ -34,9 +34,9 @@ import time
 from types import FrameType
 from typing import IO, Any
 
-from . import __version__
 from .client import IngestClient
 from .runs import Run
+from .version import __version__
 
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 MAX_LINE = 64 * 1024

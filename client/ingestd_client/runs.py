@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .events import error_from_exception, json_safe
 
 if TYPE_CHECKING:
-    from .client import IngestClient
+    from .sink import EventSink
 
     _AdapterBase = logging.LoggerAdapter[logging.Logger]
 else:
@@ -91,7 +91,7 @@ class Run:
 
     def __init__(
         self,
-        client: IngestClient,
+        client: EventSink,
         job: str,
         *,
         trigger: str | None = None,
@@ -140,9 +140,9 @@ class Run:
             event["trigger"] = self.trigger
         if self._attrs:
             event["attrs"] = json_safe(self._attrs)
-        self.client._put_always(event)
+        self.client.put_event(event)
         _open[self.run_id] = self
-        self.client._run_opened(self)
+        self.client.run_opened(self)
         return self
 
     def finish(self, status: str | None = None, error: BaseException | None = None) -> None:
@@ -175,9 +175,9 @@ class Run:
         if self._error is not None:
             event["error"] = self._error
         self.status = final
-        self.client._put_always(event)
+        self.client.put_event(event)
         _open.pop(self.run_id, None)
-        self.client._run_closed(self)
+        self.client.run_closed(self)
 
     # -- what a job reports ----------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class Run:
         """Enter a phase (``FETCH``, ``SAVE`` ...); logs are tagged with it until the next.
         ``with run.step("X"):`` goes back to the previous step afterwards."""
         previous, self.current_step = self.current_step, name
-        self.client._put_always(
+        self.client.put_event(
             {"kind": "run", "run_id": self.run_id, "job": self.job, "step": name, "ts": time.time()}
         )
         return _StepScope(self, previous)
@@ -221,7 +221,7 @@ class Run:
     def set_attrs(self, **attrs: Any) -> None:
         """Add attributes to the run (merged by ingestd): ``run.set_attrs(profile_id=7)``."""
         self._attrs.update(attrs)
-        self.client._put_always(
+        self.client.put_event(
             {
                 "kind": "run",
                 "run_id": self.run_id,
@@ -261,7 +261,7 @@ class Run:
     def _queue_update(self) -> None:
         if not self._update_queued and self.started and not self.finished:
             self._update_queued = True
-            self.client._put_always(self)
+            self.client.put_event(self)
 
     def to_event(self) -> dict[str, Any] | None:
         """The coalesced progress/counters update (called on the sender thread)."""
@@ -340,7 +340,7 @@ class _RunRouter(logging.Handler):
     def handle(self, record: logging.LogRecord) -> bool:
         run = record.__dict__.get("_ingestd_run")
         if isinstance(run, Run):
-            run.client._put_record(record, run)
+            run.client.put_record(record, run)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() is used

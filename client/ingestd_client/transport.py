@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__
+from .version import __version__
 
 USER_AGENT = f"ingestd-client/{__version__}"
 
