@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from ingestd.background import spawn
 from ingestd.db import database
 from ingestd.db.database import POOL, SCHEMA_READY
 from ingestd.http.problems import Problem
@@ -25,11 +26,13 @@ from ingestd.ingest.service import INGEST, Ingest
 from ingestd.ingest.spool import Spool
 from ingestd.ingest.writer import WRITER, WRITER_TASK, BatchWriter
 from ingestd.metrics import METRICS
+from ingestd.retry import Backoff
 from ingestd.settings import SETTINGS
 
 log = logging.getLogger("ingestd")
 
 UPKEEP_INTERVAL_S = 3600
+UPKEEP_RETRY_FIRST_S = 0.5
 UPKEEP_RETRY_MAX_S = 30.0
 DEDUP_WINDOW = timedelta(days=7)
 POOL_CLOSE_TIMEOUT_S = 3.0
@@ -38,17 +41,11 @@ POOL_CLOSE_TIMEOUT_S = 3.0
 CANCEL_WAIT_S = 1.0
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
-    """A background task must never die silently."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s died", task.get_name(), exc_info=task.exception())
-
-
 async def _upkeep(app: web.Application) -> None:
     """Migrate (retrying while the database is away), then keep partitions ahead."""
     settings = app[SETTINGS]
     pool = app[POOL]
-    delay = 0.5
+    backoff = Backoff(UPKEEP_RETRY_FIRST_S, UPKEEP_RETRY_MAX_S)
     while True:
         try:
             async with pool.acquire() as conn:
@@ -62,25 +59,25 @@ async def _upkeep(app: web.Application) -> None:
                 # race the partitions' creation through the default partition.
                 app[SCHEMA_READY].set()
                 await database.expire_dedup_keys(conn, DEDUP_WINDOW)
-            delay = 0.5
+            backoff.reset()
             await asyncio.sleep(UPKEEP_INTERVAL_S)
         except database.RETRYABLE_ERRORS as exc:
+            delay = backoff.next()
             log.warning("database upkeep failed, retrying in %.1fs: %r", delay, exc)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, UPKEEP_RETRY_MAX_S)
 
 
 async def _spool_checkpoint(app: web.Application, spool_id: str) -> int:
     """Where the spool's committed part ends, retrying while the database is away."""
-    delay = 0.5
+    backoff = Backoff(UPKEEP_RETRY_FIRST_S, UPKEEP_RETRY_MAX_S)
     while True:
         try:
             async with app[POOL].acquire() as conn:
                 return await store.spool_checkpoint(conn, spool_id)
         except database.RETRYABLE_ERRORS as exc:
+            delay = backoff.next()
             log.warning("cannot read the spool checkpoint, retrying in %.1fs: %r", delay, exc)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, UPKEEP_RETRY_MAX_S)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,8 +88,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         raise ValueError("create_app needs settings.database_url")
     app[POOL] = await database.create_pool(settings.database_url, settings.db_pool_size)
     app[SCHEMA_READY] = asyncio.Event()
-    upkeep = asyncio.create_task(_upkeep(app), name="upkeep")
-    upkeep.add_done_callback(_report_crash)
+    upkeep = spawn(_upkeep(app), "upkeep")
     yield
     upkeep.cancel()
     await asyncio.wait({upkeep}, timeout=CANCEL_WAIT_S)
@@ -133,8 +129,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         queue.start_replay(await _spool_checkpoint(app, spool.id))
         await writer.run()
 
-    task = app[WRITER_TASK] = asyncio.create_task(write(), name="writer")
-    task.add_done_callback(_report_crash)
+    task = app[WRITER_TASK] = spawn(write(), "writer")
     yield
     queue.close()
     budget = settings.drain_budget_s

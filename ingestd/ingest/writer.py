@@ -25,7 +25,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from ingestd.ingest import dead_letters, store
 from ingestd.ingest.events import EVENT_ID, Event, LogRow, with_column
 from ingestd.ingest.parcel import Parcel
 from ingestd.ingest.queue import IngestQueue
+from ingestd.retry import Backoff
 
 log = logging.getLogger("ingestd.writer")
 
@@ -47,6 +47,8 @@ T = TypeVar("T")
 #: Tries of a batch the database refuses for a reason of no known kind, before the refusal
 #: is taken as the data's fault (pieces of a batch being cut are tried once).
 REFUSED_TRIES = 3
+#: The first wait after a failed write; it doubles up to INGESTD_RETRY_MAX_BACKOFF_S.
+WRITE_RETRY_FIRST_S = 0.1
 #: How much of a dropped event the log line shows.
 DROPPED_LOG_CHARS = 2000
 
@@ -115,7 +117,7 @@ class BatchWriter:
         self.queue = queue
         self.batch_max_events = batch_max_events
         self.batch_max_wait_s = batch_max_wait_s
-        self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(WRITE_RETRY_FIRST_S, max_backoff_s)
         self.stats = WriterStats()
         #: The last database error, while it lasts; /readyz reports it.
         self.failing: str | None = None
@@ -328,7 +330,7 @@ class BatchWriter:
 
     async def _back_off(self, attempt: int, exc: BaseException, events: int) -> None:
         self.failing = f"{type(exc).__name__}: {exc}"
-        delay = min(self.max_backoff_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+        delay = self.backoff.delay(attempt)
         if attempt == 1 or attempt % 20 == 0:
             log.warning(
                 "database write failed (attempt %d, %d events kept, retrying in %.2fs): %s",

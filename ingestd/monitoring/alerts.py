@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,11 +25,15 @@ from ingestd.db.database import RETRYABLE_ERRORS, Conn
 from ingestd.monitoring import sql, webhook_guard, webhooks
 from ingestd.monitoring.clock import Clock
 from ingestd.monitoring.webhooks import Target
+from ingestd.retry import Backoff
 
 log = logging.getLogger("ingestd.alerts")
 
 CLAIM_BATCH = 20
 MAX_BACKOFF_S = 3600.0
+#: Waits while the database is away.
+DB_RETRY_FIRST_S = 0.5
+DB_RETRY_MAX_S = 30.0
 ERROR_CHARS = 300
 
 
@@ -116,6 +119,9 @@ class Dispatcher:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
+        #: A failed delivery's next attempt: jittered a little, so a receiver that was
+        #: down is not hit by every pending alert at once.
+        self.retries = Backoff(retry_base_s, MAX_BACKOFF_S, jitter=0.2)
         self.idle_s = idle_s
         self.allow_private = allow_private
         self.stats = DeliveryStats()
@@ -126,8 +132,7 @@ class Dispatcher:
         self._wake.set()
 
     def backoff(self, attempts: int) -> timedelta:
-        delay = min(MAX_BACKOFF_S, self.retry_base_s * 2 ** max(0, attempts - 1))
-        return timedelta(seconds=delay * random.uniform(0.8, 1.0))
+        return timedelta(seconds=self.retries.delay(attempts))
 
     def _new_session(self) -> aiohttp.ClientSession:
         # Every connection's socket is made by the guard, after DNS, so a webhook cannot be
@@ -144,17 +149,17 @@ class Dispatcher:
     async def run(self) -> None:
         async with self._new_session() as session:
             self._session = session
-            delay = 0.5
+            backoff = Backoff(DB_RETRY_FIRST_S, DB_RETRY_MAX_S)
             while True:
                 self._wake.clear()
                 try:
                     if await self.deliver_due():
                         continue  # there may be more
                     wait = await self._until_next()
-                    delay = 0.5
+                    backoff.reset()
                 except RETRYABLE_ERRORS as exc:
-                    log.warning("alert delivery: database error, retrying in %.1fs: %r", delay, exc)
-                    wait, delay = delay, min(delay * 2, 30.0)
+                    wait = backoff.next()
+                    log.warning("alert delivery: database error, retrying in %.1fs: %r", wait, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ingestd.background import spawn
 from ingestd.db.database import CONNECTION_ERRORS, POOL, SCHEMA_READY, Conn
 from ingestd.http.problems import Problem
 from ingestd.ingest.service import INGEST
@@ -65,19 +66,12 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
 
     runners = (("monitor", app[MONITOR].run), ("alerts", dispatcher.run),
                ("retention", app[RETENTION].run))  # fmt: skip
-    tasks = [asyncio.create_task(after_schema(run), name=name) for name, run in runners]
-    for task in tasks:
-        task.add_done_callback(_report_crash)
+    tasks = [spawn(after_schema(run), name) for name, run in runners]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await dispatcher.close()
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s died", task.get_name(), exc_info=task.exception())
 
 
 @contextlib.asynccontextmanager
