@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from aiohttp import web
 
@@ -182,9 +182,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -205,74 +207,70 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return direct
 
 
+#: Lower bounds of whole-number settings (the others: 0).
+_MINIMUMS = {
+    "max_body_bytes": 1024,
+    "max_message_bytes": 64,
+    "max_attrs_bytes": 64,
+    "max_attrs_depth": 1,
+    "max_connections": 1,
+    "queue_max_events": 1,
+    "queue_max_bytes": 1024,
+    "spool_max_bytes": 4096,
+    "batch_max_events": 1,
+    "writer_connections": 1,
+    "db_pool_size": 2,
+    "tail_max_subscribers": 1,
+    "tail_max_buffer_bytes": 65536,
+    "partitions_ahead_days": 1,
+    "alert_max_attempts": 1,
+}
+#: Words read in any case.
+_LOWERED = ("durability", "log_format", "log_level")
+#: Read by from_env itself: secrets, a path, parsed lists.
+_OWN_READERS = ("tokens", "database_url", "data_dir", "alert_webhooks")
+
+
+def env_name(setting: str) -> str:
+    """The variable of a Settings field: its name in capitals after INGESTD_."""
+    return f"INGESTD_{setting.upper()}"
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from INGESTD_* variables (default: the process environment)."""
     env = os.environ if env is None else env
     defaults = Settings()
+    values: dict[str, Any] = {}
+    for setting, kind in get_type_hints(Settings).items():
+        name, default = env_name(setting), getattr(defaults, setting)
+        if setting in _OWN_READERS:
+            continue
+        if kind is bool:
+            values[setting] = _bool(env, name, default)
+        elif kind is int:
+            values[setting] = _int(env, name, default, _MINIMUMS.get(setting, 0))
+        elif kind is float:
+            values[setting] = _float(env, name, default)
+        elif kind is str:
+            value = env.get(name, default)
+            values[setting] = value.lower() if setting in _LOWERED else value
+        else:
+            raise TypeError(f"Settings.{setting}: no reader for {kind}")
+    if values["log_format"] not in ("text", "json"):
+        raise SettingsError(
+            f"INGESTD_LOG_FORMAT must be text or json, not {values['log_format']!r}"
+        )
     try:
-        tokens = parse_tokens(_secret(env, "INGESTD_TOKENS") or "")
+        values["tokens"] = parse_tokens(_secret(env, "INGESTD_TOKENS") or "")
     except ValueError as exc:
         raise SettingsError(f"INGESTD_TOKENS: {exc}") from None
+    values["database_url"] = _secret(env, "INGESTD_DATABASE_URL") or None
     data_dir = env.get("INGESTD_DATA_DIR")
-    log_format = env.get("INGESTD_LOG_FORMAT", defaults.log_format).lower()
-    allow_private = _bool(env, "INGESTD_WEBHOOK_ALLOW_PRIVATE")
-    if log_format not in ("text", "json"):
-        raise SettingsError(f"INGESTD_LOG_FORMAT must be text or json, not {log_format!r}")
-    return Settings(
-        host=env.get("INGESTD_HOST", defaults.host),
-        port=_int(env, "INGESTD_PORT", defaults.port),
-        database_url=_secret(env, "INGESTD_DATABASE_URL") or None,
-        data_dir=Path(data_dir) if data_dir else None,
-        tokens=tokens,
-        allow_open=_bool(env, "INGESTD_ALLOW_OPEN"),
-        durability=env.get("INGESTD_DURABILITY", defaults.durability).lower(),
-        max_body_bytes=_int(env, "INGESTD_MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
-        max_message_bytes=_int(env, "INGESTD_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64),
-        max_attrs_bytes=_int(env, "INGESTD_MAX_ATTRS_BYTES", defaults.max_attrs_bytes, 64),
-        max_attrs_depth=_int(env, "INGESTD_MAX_ATTRS_DEPTH", defaults.max_attrs_depth, 1),
-        header_timeout_s=_float(env, "INGESTD_HEADER_TIMEOUT_S", defaults.header_timeout_s),
-        max_connections=_int(env, "INGESTD_MAX_CONNECTIONS", defaults.max_connections, 1),
-        queue_max_events=_int(env, "INGESTD_QUEUE_MAX_EVENTS", defaults.queue_max_events, 1),
-        queue_max_bytes=_int(env, "INGESTD_QUEUE_MAX_BYTES", defaults.queue_max_bytes, 1024),
-        queue_full_wait_s=_float(env, "INGESTD_QUEUE_FULL_WAIT_S", defaults.queue_full_wait_s),
-        spool_max_bytes=_int(env, "INGESTD_SPOOL_MAX_BYTES", defaults.spool_max_bytes, 4096),
-        commit_wait_s=_float(env, "INGESTD_COMMIT_WAIT_S", defaults.commit_wait_s),
-        client_rate_limit=_float(env, "INGESTD_CLIENT_RATE_LIMIT", defaults.client_rate_limit),
-        client_burst=_float(env, "INGESTD_CLIENT_BURST", defaults.client_burst),
-        batch_max_events=_int(env, "INGESTD_BATCH_MAX_EVENTS", defaults.batch_max_events, 1),
-        batch_max_wait_ms=_int(env, "INGESTD_BATCH_MAX_WAIT_MS", defaults.batch_max_wait_ms),
-        writer_connections=_int(env, "INGESTD_WRITER_CONNECTIONS", defaults.writer_connections, 1),
-        db_pool_size=_int(env, "INGESTD_DB_POOL_SIZE", defaults.db_pool_size, 2),
-        retry_max_backoff_s=_float(
-            env, "INGESTD_RETRY_MAX_BACKOFF_S", defaults.retry_max_backoff_s
-        ),
-        tail_max_subscribers=_int(
-            env, "INGESTD_TAIL_MAX_SUBSCRIBERS", defaults.tail_max_subscribers, 1
-        ),
-        tail_max_buffer_bytes=_int(
-            env, "INGESTD_TAIL_MAX_BUFFER_BYTES", defaults.tail_max_buffer_bytes, 65536
-        ),
-        shutdown_budget_s=_float(env, "INGESTD_SHUTDOWN_BUDGET_S", defaults.shutdown_budget_s),
-        partitions_ahead_days=_int(
-            env, "INGESTD_PARTITIONS_AHEAD_DAYS", defaults.partitions_ahead_days, 1
-        ),
-        log_format=log_format,
-        log_level=env.get("INGESTD_LOG_LEVEL", defaults.log_level).lower(),
-        monitor_interval_s=_float(env, "INGESTD_MONITOR_INTERVAL_S", defaults.monitor_interval_s),
-        alert_webhooks=_targets(env, "INGESTD_ALERT_WEBHOOKS", allow_private),
-        webhook_allow_private=allow_private,
-        alert_timeout_s=_float(env, "INGESTD_ALERT_TIMEOUT_S", defaults.alert_timeout_s),
-        alert_max_attempts=_int(env, "INGESTD_ALERT_MAX_ATTEMPTS", defaults.alert_max_attempts, 1),
-        alert_retry_base_s=_float(env, "INGESTD_ALERT_RETRY_BASE_S", defaults.alert_retry_base_s),
-        retention_logs_days=_int(env, "INGESTD_RETENTION_LOGS_DAYS", defaults.retention_logs_days),
-        retention_failed_logs_days=_int(
-            env, "INGESTD_RETENTION_FAILED_LOGS_DAYS", defaults.retention_failed_logs_days
-        ),
-        retention_runs_days=_int(env, "INGESTD_RETENTION_RUNS_DAYS", defaults.retention_runs_days),
-        retention_interval_s=_float(
-            env, "INGESTD_RETENTION_INTERVAL_S", defaults.retention_interval_s
-        ),
+    values["data_dir"] = Path(data_dir) if data_dir else None
+    values["alert_webhooks"] = _targets(
+        env, "INGESTD_ALERT_WEBHOOKS", values["webhook_allow_private"]
     )
+    return Settings(**values)
 
 
 def _targets(env: Mapping[str, str], name: str, allow_private: bool) -> tuple[Target, ...]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from ingestd.settings import Settings, SettingsError, from_env
+from ingestd.settings import Settings, SettingsError, env_name, from_env
 
 
 def test_defaults_match_the_contract() -> None:
@@ -88,3 +89,19 @@ def test_the_live_tail_limits_are_read() -> None:
     assert (settings.tail_max_subscribers, settings.tail_max_buffer_bytes) == (20, 1048576)
     with pytest.raises(SettingsError, match="INGESTD_TAIL_MAX_SUBSCRIBERS must be at least 1"):
         from_env({"INGESTD_TAIL_MAX_SUBSCRIBERS": "0"})
+
+
+def test_every_setting_is_read_from_its_variable_and_documented() -> None:
+    """A field added to Settings is read from INGESTD_<NAME> with no second list to keep, and
+    docs/configuration.md names it."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    defaults = Settings()
+    for field in fields(Settings):
+        name = env_name(field.name)
+        assert name in doc, f"{name} is not in docs/configuration.md"
+        value = getattr(defaults, field.name)
+        if isinstance(value, bool):
+            assert getattr(from_env({name: "0" if value else "1"}), field.name) is (not value)
+        elif isinstance(value, int | float):
+            changed = from_env({name: str(value + 7)})
+            assert getattr(changed, field.name) == value + 7, name
