@@ -264,6 +264,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--token", help="bearer token to send (when --env sets INGESTD_TOKENS)")
     add("--profile", metavar="DIR", help="py-spy ingestd during (c) and (d), stacks into DIR")
     add("--quick", action="store_true", help="a tiny smoke run (a few seconds)")
+    add("--seq", action="store_true", help="number each run's events (seq), as clients do")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.naive_events, args.single_seconds = 5000, 500, 1.0
@@ -296,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(args, admin, work, pg_pids)
         say(f"building {args.events:,} events")
         events = make_events(args.events)
+        if args.seq:
+            numbers: Counter[str] = Counter()
+            for event in events:
+                event["seq"] = numbers[event["run_id"]]
+                numbers[event["run_id"]] += 1
         rows = as_rows(events)
         naive = rows[: args.naive_events]
         if len(naive) < args.naive_events:

@@ -153,6 +153,7 @@ SAMPLES: dict[str, Any] = {
     "level": "warn",
     "source": {"logger": "x", "line": 3},
     "event_id": "e-1",
+    "seq": 3,
     "kind": "run",
     "colour": "red",
 }

@@ -137,7 +137,7 @@ def unvalidated_log(message: str, attrs: Any, job: str) -> LogRow:
     now = datetime.now(UTC)
     text = None if attrs is None else json.dumps(attrs)  # writes \u0000 and lone surrogates
     run_id = str(uuid.uuid4())  # not loose_key(job): that needs a job in UTF-8
-    return (now, now, 20, job, run_id, None, message, text, None, None, None, None)
+    return (now, now, 20, job, run_id, None, message, text, None, None, None, None, None)
 
 
 UNVALIDATED = st.builds(unvalidated_log, TEXT, JSON, NAMES) | st.builds(

@@ -66,7 +66,7 @@ def test_errors_are_sorted_by_what_they_say_about_the_data(
 
 def row(message: str, *, attrs: str | None = None, job: str = "w") -> LogRow:
     now = datetime.now(UTC)
-    return (now, now, 20, job, loose_key(job), None, message, attrs, None, None, None, None)
+    return (now, now, 20, job, loose_key(job), None, message, attrs, None, None, None, None, None)
 
 
 def good(*messages: str) -> Parcel:

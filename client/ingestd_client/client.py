@@ -107,6 +107,9 @@ class IngestClient:
             if run is not None:
                 event["run_id"], event["job"] = run.run_id, run.job
                 step = step or run.current_step
+                seq = run.next_seq()  # numbered even if dropped below: a gap tells
+                if seq is not None:
+                    event["seq"] = seq
             elif job:
                 event["job"] = job
             elif self._inherited is not None:
@@ -236,7 +239,8 @@ class IngestClient:
             inherited = self._inherited or (None, None)
             self._sender.put((record, message, inherited[0], inherited[1], None))
         else:
-            self._sender.put((record, message, run.run_id, run.job, run.current_step))
+            item = (record, message, run.run_id, run.job, run.current_step, run.next_seq())
+            self._sender.put(item)
 
     def put_event(self, item: object) -> None:
         self._sender.put_always(item)

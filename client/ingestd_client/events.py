@@ -120,8 +120,10 @@ def record_event(
     run_id: str | None,
     job: str | None,
     step: str | None,
+    seq: int | None = None,
 ) -> dict[str, Any]:
-    """A log event for ``record``; ``message`` is the already formatted message, if any."""
+    """A log event for ``record``; ``message`` is the already formatted message, if any;
+    ``seq`` the line's number in its run."""
     if message is None:
         try:
             message = record.getMessage()
@@ -146,6 +148,8 @@ def record_event(
         event["job"] = job
     if step is not None:
         event["step"] = step
+    if seq is not None:
+        event["seq"] = seq
     attrs = record_attrs(record)
     if attrs:
         event["attrs"] = attrs

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -117,9 +119,20 @@ class Run:
         self._tokens: list[contextvars.Token[Run | None]] = []
         self.next_heartbeat = 0.0
         self.log = RunLogger(_run_logger(job), {"_ingestd_run": self})
+        # Log lines of the run are numbered from 0 (their seq), so ingestd can tell whether
+        # all arrived. count() is one C call: atomic under the GIL, no lock per line.
+        self._seq = itertools.count()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"<Run {self.job} {self.run_id} {self.status or 'open'}>"
+
+    def next_seq(self) -> int | None:
+        """The number of the run's next log line; None in a forked child, whose numbers
+        would repeat its parent's (its lines go unnumbered)."""
+        if os.getpid() != self._pid:
+            return None
+        return next(self._seq)
 
     # -- lifecycle -------------------------------------------------------------------------
 

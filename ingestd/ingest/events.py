@@ -37,6 +37,7 @@ LOG_COLUMNS = (
     "error",
     "event_id",
     "fingerprint",
+    "seq",
 )
 # Positions in a log row, for the few places that read one back.
 TS: Final = 0
@@ -45,10 +46,11 @@ LEVELNO: Final = 2
 JOB: Final = 3
 RUN_ID: Final = 4
 EVENT_ID: Final = 10
+SEQ: Final = 12
 
 LogRow = tuple[
     datetime, datetime, int, str | None, str, str | None, str, str | None, str | None,
-    str | None, str | None, str | None,
+    str | None, str | None, str | None, int | None,
 ]  # fmt: skip
 
 
@@ -58,6 +60,8 @@ def with_column(row: LogRow, index: int, value: Any) -> LogRow:
 
 
 MAX_NAME_CHARS = 200
+#: A line's number in its run goes in an integer column.
+MAX_SEQ = 2**31 - 1
 ERROR_LEVELNO = 40
 # Accepted event times: what PostgreSQL and Python both represent without surprises.
 MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
@@ -340,6 +344,9 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         ts = parse_time(ts, "ts")
     if len(message) * 4 > limits.max_message_bytes or _has_unstorable(message):
         message = clip_text(message, limits.max_message_bytes)
+    seq = obj.get("seq")
+    if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):
+        raise EventError(f"seq must be a whole number from 0 to {MAX_SEQ}, not {_show(seq)}")
     return (
         ts,
         received_at,
@@ -353,6 +360,7 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         error_text,
         _optional_name(obj, "event_id"),
         fp,
+        seq,
     )
 
 

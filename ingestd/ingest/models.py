@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ingestd.ingest.events import MAX_EPOCH
+from ingestd.ingest.events import MAX_EPOCH, MAX_SEQ
 from ingestd.ingest.vocab import STATUS_ALIASES
 
 T = TypeVar("T")
@@ -107,6 +107,17 @@ class LogEvent(msgspec.Struct, omit_defaults=True):
     error: Maybe[ErrorIn] = UNSET
     event_id: Maybe[
         Annotated[str, Meta(min_length=1, max_length=200, description="Stored once.")]
+    ] = UNSET
+    seq: Maybe[
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                le=MAX_SEQ,
+                description="The line's number in its run, from 0, for the run's log "
+                "completeness. Send an event_id with it: a repeat is then counted once.",
+            ),
+        ]
     ] = UNSET
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ingestd.ingest.events import Event, LogRow, RunEvent
+from ingestd.ingest.events import LOG_COLUMNS, Event, LogRow, RunEvent
 
 
 @dataclass(slots=True, eq=False)
@@ -61,6 +61,8 @@ def from_bytes(payload: bytes, origin: str, seq: int) -> Parcel:
         if type(item) is list:
             item[0] = datetime.fromisoformat(item[0])
             item[1] = datetime.fromisoformat(item[1])
+            if len(item) < len(LOG_COLUMNS):  # spooled by a version with fewer columns
+                item.extend([None] * (len(LOG_COLUMNS) - len(item)))
             row: LogRow = tuple(item)
             events.append(row)
         else:

@@ -9,7 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingestd.ingest.events import JOB, LEVELNO, RECEIVED_AT, RUN_ID, TS, LogRow, RunEvent, in_run
+from ingestd.ingest.events import (
+    JOB,
+    LEVELNO,
+    RECEIVED_AT,
+    RUN_ID,
+    SEQ,
+    TS,
+    LogRow,
+    RunEvent,
+    in_run,
+)
 from ingestd.ingest.vocab import FINAL_STATUSES, LEVEL_NAMES, level_bucket, merge_status
 
 _BUCKETS = [level_bucket(n) for n in range(101)]
@@ -49,6 +59,9 @@ class RunChange:
     error: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     log_counts: list[int] = field(default_factory=lambda: [0] * len(LEVEL_NAMES))
+    #: Of the batch's lines numbered by their sender (seq): the highest, and how many.
+    seq_max: int | None = None
+    seq_count: int = 0
 
     def apply(self, event: RunEvent) -> None:
         ts = event.started_at or event.ts
@@ -92,4 +105,9 @@ def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunCh
         if change.job_hint is None:
             change.job_hint = row[JOB]
         change.log_counts[_BUCKETS[row[LEVELNO]]] += 1
+        seq = row[SEQ]
+        if seq is not None:
+            change.seq_count += 1
+            if change.seq_max is None or seq > change.seq_max:
+                change.seq_max = seq
     return changes

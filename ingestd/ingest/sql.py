@@ -46,7 +46,8 @@ ON CONFLICT (run_id) DO NOTHING
 # A final status is never undone by a late non-final one, nor by a timed_out verdict (the
 # monitor's, on a run it saw active: the run may have ended since, and its own end stands);
 # a run's own end does replace a verdict, error included. finished_at comes with the first
-# final status unless given; counters and attrs merge key by key; log counts add up.
+# final status unless given; counters and attrs merge key by key; log counts and
+# numbered lines (seq_count) add up.
 _MOOT_VERDICT = f"r.status IN {FINAL} AND u.status = 'timed_out'"
 _ENDS_A_VERDICT = f"r.status = 'timed_out' AND u.status IN {FINAL}"  # tested after the above
 APPLY_RUN_CHANGES = f"""
@@ -81,15 +82,17 @@ UPDATE runs AS r SET
     n_error = r.n_error + u.n_error,
     n_critical = r.n_critical + u.n_critical,
     last_event_at = GREATEST(r.last_event_at, u.last_ts),
+    seq_max = GREATEST(r.seq_max, u.seq_max),
+    seq_count = r.seq_count + u.seq_count,
     updated_at = now()
 FROM unnest(
     $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
     $7::timestamptz[], $8::timestamptz[], $9::real[], $10::text[], $11::jsonb[], $12::jsonb[],
     $13::jsonb[], $14::jsonb[], $15::int[], $16::int[], $17::int[], $18::int[], $19::int[],
-    $20::int[], $21::int[], $22::timestamptz[]
+    $20::int[], $21::int[], $22::timestamptz[], $23::int[], $24::int[]
 ) AS u(run_id, job, job_hint, status, trigger, started_at, finished_at, status_ts, progress,
        step, counters, result, error, attrs, n_trace, n_debug, n_info, n_success, n_warning,
-       n_error, n_critical, last_ts),
+       n_error, n_critical, last_ts, seq_max, seq_count),
     runs AS before
 WHERE r.run_id = u.run_id AND before.run_id = u.run_id
 RETURNING r.run_id::text, r.job, before.job IS NULL AS job_was_null
@@ -111,7 +114,7 @@ INSERT INTO dead_letters (received_at, reason, event) VALUES ($1, $2, $3::jsonb)
 RUN_COLUMNS = """
     run_id::text, job, status, trigger, started_at, finished_at, duration_ms, progress, step,
     counters::text, result::text, error::text, attrs::text, n_trace, n_debug, n_info,
-    n_success, n_warning, n_error, n_critical, last_event_at
+    n_success, n_warning, n_error, n_critical, last_event_at, seq_max, seq_count
 """
 
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"

@@ -95,6 +95,8 @@ async def _apply_runs(
         [orjson.dumps(c.attrs).decode() for c in values],
         *(list(column) for column in counts),
         [c.last_ts for c in values],
+        [c.seq_max for c in values],
+        [c.seq_count for c in values],
     )
     jobs = {r["run_id"]: r["job"] for r in rows if r["job"] is not None}
     backfill = {r["run_id"] for r in rows if r["job"] is not None and r["job_was_null"]}

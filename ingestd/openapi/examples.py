@@ -28,6 +28,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "source": {"logger": "import", "function": "upload", "line": 42, "pid": 311},
                 "error": {"type": "TimeoutError", "message": "timed out", "stack": "..."},
                 "event_id": "import-1-17",
+                "seq": 17,
             },
         ),
         (

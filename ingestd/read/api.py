@@ -15,6 +15,7 @@ from ingestd.http.problems import Problem
 from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
 from ingestd.read import sql
+from ingestd.read.completeness import with_gaps
 from ingestd.read.db import READ_DB, ReadDb
 from ingestd.read.params import (
     Params,
@@ -125,10 +126,11 @@ async def list_runs(request: web.Request) -> web.Response:
 async def get_run(request: web.Request) -> web.Response:
     Params.of(request, ())
     run_id = path_run_id(request)
-    row = await request.app[READ_DB].fetchrow(queries.GET_RUN, run_id)
+    db = request.app[READ_DB]
+    row = await db.fetchrow(queries.GET_RUN, run_id)
     if row is None:
         raise Problem(404, "Not Found", f"no run {run_id}")
-    return json_response(run_view(row))
+    return json_response({**run_view(row), "log_completeness": await with_gaps(db, row)})
 
 
 def log_filters(

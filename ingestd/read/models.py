@@ -26,6 +26,26 @@ NextCursor = Annotated[
 ]
 
 
+class LogCompleteness(msgspec.Struct):
+    """Whether every log line the run's sender numbered (`seq`) arrived. `unknown`: no
+    line was numbered; `receiving`: none missing so far, the run is not finished; `complete`:
+    none missing, the run is finished; `missing`: some lines between 0 and the highest seq
+    received are not stored (a running run's gap may still be filled by a replay). Lines lost
+    after the highest seq received cannot be seen."""
+
+    state: Literal["complete", "receiving", "missing", "unknown"]
+    received: Annotated[int, Meta(description="Numbered lines stored, each seq once.")]
+    expected: Annotated[int | None, Meta(description="The highest seq received, plus one.")]
+    missing: Annotated[int | None, Meta(description="expected - received; null if unknown.")]
+    gaps: Annotated[
+        list[Annotated[list[int], Meta(min_length=2, max_length=2)]] | None,
+        Meta(
+            description="Missing seq ranges [first, last], the first 10, in GET "
+            "/v1/runs/{run_id} only: null elsewhere when lines are missing."
+        ),
+    ]
+
+
 class Run(msgspec.Struct):
     run_id: Uuid
     job: Annotated[str | None, Meta(description="null until an event names it.")]
@@ -42,6 +62,7 @@ class Run(msgspec.Struct):
     attrs: JsonObject | None
     log_counts: LevelCounts
     last_event_at: Stamp | None
+    log_completeness: LogCompleteness
 
 
 class Log(msgspec.Struct):
@@ -119,6 +140,10 @@ class RunFigures(msgspec.Struct, kw_only=True):
 
 class StatsSummary(RunFigures, kw_only=True):
     days: int
+    runs_missing_logs: Annotated[
+        int,
+        Meta(description="Runs whose numbered log lines (seq) are not all stored: see Run."),
+    ]
     recent_runs: Annotated[list[Run], Meta(max_length=10, description="The 10 newest.")]
 
 

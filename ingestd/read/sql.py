@@ -234,6 +234,10 @@ SELECT {_RUN_COUNTS},
        percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles
 FROM runs {{where}}
 """
+# Runs with numbered lines missing (or numbered twice), from the partial runs_gaps_idx.
+STATS_MISSING_LOGS = """
+SELECT count(*) FROM runs {where} AND seq_count <> seq_max + 1
+"""
 STATS_RECENT_RUNS = f"""
 SELECT {RUN_COLUMNS} FROM runs {{where}} ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 10
 """

@@ -91,9 +91,16 @@ async def summary(request: web.Request) -> web.Response:
     db = request.app[READ_DB]
     row = await db.fetchrow(sql.STATS_SUMMARY.format(where=where.sql), *where.args)
     assert row is not None  # an aggregate always gives one row
+    missing = await db.fetchrow(sql.STATS_MISSING_LOGS.format(where=where.sql), *where.args)
+    assert missing is not None
     recent = await db.fetch(sql.STATS_RECENT_RUNS.format(where=where.sql), *where.args)
     return json_response(
-        {"days": days, **run_figures(row), "recent_runs": [run_view(r) for r in recent]}
+        {
+            "days": days,
+            **run_figures(row),
+            "runs_missing_logs": missing[0],
+            "recent_runs": [run_view(r) for r in recent],
+        }
     )
 
 

@@ -9,6 +9,7 @@ import orjson
 
 from ingestd.ingest.events import loose_key
 from ingestd.ingest.vocab import LEVEL_NAMES, level_name
+from ingestd.read.completeness import completeness
 
 
 def _json(text: str | None) -> Any:
@@ -32,6 +33,7 @@ def run_view(row: asyncpg.Record) -> dict[str, Any]:
         "attrs": _json(row["attrs"]),
         "log_counts": {name: row[f"n_{name}"] for name in LEVEL_NAMES},
         "last_event_at": row["last_event_at"],
+        "log_completeness": completeness(row),
     }
 
 
