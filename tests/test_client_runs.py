@@ -75,6 +75,36 @@ def test_a_successful_run_records_steps_progress_counters_and_result(
     assert json.loads(logs[0]["attrs"]) == {"page": 1}
 
 
+def test_a_runs_lines_are_numbered_from_zero_however_they_are_logged(
+    ingestd: Any, client: IngestClient
+) -> None:
+    import logging
+
+    logger = logging.getLogger("test-seq")
+    handler = client.handler()
+    logger.addHandler(handler)
+    try:
+        with client.run("numbered") as run:
+            run.log.info("through the run's logger")
+            client.log("through the client")
+            logger.warning("through a handler, in the run")
+            with client.run("numbered") as other:
+                client.log("the other run's first")
+        client.log("outside the run", job="numbered")
+    finally:
+        logger.removeHandler(handler)
+    assert client.flush(10)
+    seqs = {
+        r["message"]: (str(r["run_id"]), r["seq"])
+        for r in ingestd.query("SELECT run_id, message, seq FROM logs WHERE job = 'numbered'")
+    }
+    assert seqs["through the run's logger"] == (run.run_id, 0)
+    assert seqs["through the client"] == (run.run_id, 1)
+    assert seqs["through a handler, in the run"] == (run.run_id, 2)
+    assert seqs["outside the run"][1] is None
+    assert seqs["the other run's first"] == (other.run_id, 0)
+
+
 def test_run_warning_ends_the_run_with_status_warning(ingestd: Any, client: IngestClient) -> None:
     with client.run("profile-maintenance", attrs={"profile_id": 3}) as run:
         run.warning("headline too long, truncated", field="headline")

@@ -94,6 +94,12 @@ def test_a_successful_command_is_a_successful_run_with_its_output_as_logs(
         what="3 logs",
     )
     assert sorted(logs) == [(20, "copying"), (20, "done"), (30, "low disk")]
+    numbered = ingestd.query(
+        "SELECT seq_max, seq_count, array_agg(l.seq ORDER BY l.seq) AS seqs FROM runs "
+        "JOIN logs AS l USING (run_id) WHERE run_id = $1 GROUP BY seq_max, seq_count",
+        row["run_id"],
+    )
+    assert numbered == [{"seq_max": 2, "seq_count": 3, "seqs": [0, 1, 2]}]
 
 
 def test_a_failing_command_is_a_failed_run_and_its_code_is_kept(
