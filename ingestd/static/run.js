@@ -99,6 +99,7 @@ export function mount(root, ctx) {
         : `${fmtDuration(Date.now() - new Date(run.started_at))} so far`],
       ["Step", run.step ?? "–"],
       ["Last event", run.last_event_at ? ago(run.last_event_at) : "–"],
+      ["Log lines", completeness(run.log_completeness)],
     ];
     if (!final || typeof run.progress === "number") {
       meta.splice(6, 0, ["Progress", h("div", { class: "progress-cell" },
@@ -303,4 +304,15 @@ function logItem(log, runStart, q) {
       Object.keys(attrs).length ? h("details", { class: "attrs" }, h("summary", {}, "details"), json(attrs)) : null,
       where || src.host ? h("p", { class: "source muted" },
         [where, src.host, src.pid ? `pid ${src.pid}` : ""].filter(Boolean).join(" · ")) : null));
+}
+
+// "complete", "N lines missing (seq a–b, …)", "none missing so far", or "unknown" (no seq).
+function completeness(c) {
+  if (!c || c.state === "unknown") return "unknown";
+  if (c.state === "complete") return `complete (${fmtNumber(c.received)})`;
+  if (c.state === "receiving") return `none missing so far (${fmtNumber(c.received)})`;
+  const ranges = (c.gaps || []).map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(", ");
+  const more = c.gaps && c.gaps.length >= 10 ? ", …" : "";
+  return `${fmtNumber(c.missing)} of ${fmtNumber(c.expected)} lines missing`
+    + (ranges ? ` (seq ${ranges}${more})` : "");
 }
