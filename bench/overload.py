@@ -122,7 +122,9 @@ def metrics(url: str) -> dict[str, float]:
     return {name: float(value) for name, value in found}
 
 
-def run_phase(url: str, rate: float, seconds: float, pid: int, samples: list[float]) -> dict:
+def run_phase(
+    url: str, rate: float, seconds: float, pid: int, samples: list[float]
+) -> dict[str, Any]:
     results: Any = multiprocessing.Queue()
     child = multiprocessing.Process(target=sender, args=(url, rate, seconds, results))
     child.start()

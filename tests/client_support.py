@@ -150,6 +150,7 @@ class FaultProxy:
     def _forward(
         self, handler: http.server.BaseHTTPRequestHandler, body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        assert self.target.hostname is not None
         conn = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=30)
         try:
             headers = {

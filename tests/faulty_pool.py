@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 
 
 class BreaksAfterCommit:
@@ -56,7 +58,7 @@ class _Acquire:
 
 
 class _CommitBreaks:
-    def __init__(self, real: asyncpg.Connection, faults: BreaksAfterCommit) -> None:
+    def __init__(self, real: PoolConnectionProxy[Record], faults: BreaksAfterCommit) -> None:
         self.real, self.faults = real, faults
 
     def __getattr__(self, name: str) -> Any:

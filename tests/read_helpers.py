@@ -48,12 +48,13 @@ def iso(moment: datetime) -> str:
 FRESH = {**READ, "Cache-Control": "no-cache"}
 
 
-async def get(
-    server: Served, path: str, expect: int = 200, *, fresh: bool = False, **params: Any
-) -> Any:
-    """GET with the read token; asserts the status and returns the JSON body. `fresh`
-    bypasses the stats cache (answers of /v1/stats/* and /v1/jobs are kept a few seconds)."""
-    headers = FRESH if fresh else READ
+async def get(server: Served, path: str, expect: int = 200, /, **params: Any) -> Any:
+    """GET with the read token; asserts the status and returns the JSON body. `fresh=True`
+    bypasses the stats cache (answers of /v1/stats/* and /v1/jobs are kept a few seconds).
+    Every other keyword is a query parameter."""
+    # `fresh` is taken out of **params (and `expect` is positional only) so that a test may
+    # pass a dict of query parameters as **params and still type-check.
+    headers = FRESH if params.pop("fresh", False) else READ
     async with server.http.get(path, params=params or None, headers=headers) as answer:
         body = await answer.read()
         assert answer.status == expect, body.decode(errors="replace")
@@ -147,7 +148,10 @@ def run_event(run_id: str, **fields: Any) -> dict[str, Any]:
 
 def seed_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """The dataset: (name -> run_id, events in the order to send them)."""
-    ago = lambda minutes: iso(now - timedelta(minutes=minutes))  # noqa: E731
+
+    def ago(minutes: float) -> str:
+        return iso(now - timedelta(minutes=minutes))
+
     runs = {
         name: rid()
         for name in (

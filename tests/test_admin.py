@@ -14,7 +14,7 @@ from tests.read_helpers import ADMIN, READ, get, iso, rid, run_event, send
 empty = read_helpers.empty
 
 
-async def delete(server: Served, path: str, expect: int = 200, **params: str) -> Any:
+async def delete(server: Served, path: str, expect: int = 200, /, **params: str) -> Any:
     async with server.http.delete(path, params=params, headers=ADMIN) as answer:
         body = await answer.json(content_type=None)
         assert answer.status == expect, body
@@ -38,7 +38,10 @@ async def test_old_logs_go_a_partition_at_a_time(empty: Served) -> None:
         async with server.db.acquire() as conn:  # (skipped while the daemon's upkeep runs)
             await database.ensure_partitions(conn, [today - timedelta(days=d) for d in (5, 4, 3)])
         await asyncio.sleep(0.01)
-    at = lambda days, hours=12: iso(midnight - timedelta(days=days) + timedelta(hours=hours))  # noqa: E731
+
+    def at(days: int, hours: int = 12) -> str:
+        return iso(midnight - timedelta(days=days) + timedelta(hours=hours))
+
     await send(
         server,
         *({"job": "sync", "message": f"day -5 #{i}", "ts": at(5)} for i in range(2)),

@@ -62,10 +62,12 @@ def test_many_threads_logging_at_once_lose_nothing(
     ingestd: Any, client: IngestClient, logger: logging.Logger
 ) -> None:
     with client.run("hammer") as run:
-        threads = [
-            threading.Thread(target=lambda t=t: [logger.info("t%d n%d", t, n) for n in range(250)])
-            for t in range(8)
-        ]
+
+        def hammer(t: int) -> None:
+            for n in range(250):
+                logger.info("t%d n%d", t, n)
+
+        threads = [threading.Thread(target=hammer, args=(t,)) for t in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -13,6 +13,7 @@ import pytest
 from ingestd_client import IngestClient, current_run
 
 from tests.client_support import FaultProxy, make_client, wait_until
+from tests.conftest import IngestdProcess
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def client(ingestd: Any, tmp_path: Path) -> Any:
     c.close()
 
 
-def run_row(ingestd: Any, run_id: str) -> dict[str, Any]:
+def run_row(ingestd: IngestdProcess, run_id: str) -> dict[str, Any]:
     [row] = ingestd.query(
         "SELECT job, status, trigger, progress, step, counters::text AS counters, "
         "result::text AS result, error::text AS error, attrs::text AS attrs, "
@@ -34,7 +35,7 @@ def run_row(ingestd: Any, run_id: str) -> dict[str, Any]:
     return row
 
 
-def run_logs(ingestd: Any, run_id: str) -> list[dict[str, Any]]:
+def run_logs(ingestd: IngestdProcess, run_id: str) -> list[dict[str, Any]]:
     return ingestd.query(
         "SELECT levelno, step, message, attrs::text AS attrs, error::text AS error "
         "FROM logs WHERE run_id = $1 ORDER BY ts, id",

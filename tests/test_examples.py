@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.client_support import wait_until
+from tests.conftest import IngestdProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -62,7 +63,7 @@ def finished_runs(ingestd: Any, job: str, count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def log_rows(ingestd: Any, run_id: uuid.UUID) -> list[dict[str, Any]]:
+def log_rows(ingestd: IngestdProcess, run_id: uuid.UUID) -> list[dict[str, Any]]:
     return ingestd.query(
         "SELECT levelno, step, message, attrs::text AS attrs FROM logs "
         "WHERE run_id = $1 ORDER BY ts, id",

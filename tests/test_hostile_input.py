@@ -133,7 +133,7 @@ PARAM_CORPUS: list[tuple[str, str, str, bytes, int, str]] = [
      b"", 400, "min_level"),
     ("alerts limit of superscript digits", "GET", "/v1/alerts?limit=%C2%B2", b"", 400, "limit"),
 ]  # fmt: skip
-WRONG_TYPES = {
+WRONG_TYPES: dict[str, list[Any]] = {
     "message": [1, None, [], {}],
     "ts": [True, [], {}],
     "level": [[], {}, True, "loud", 1000],

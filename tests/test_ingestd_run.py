@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.client_support import wait_until
+from tests.conftest import IngestdProcess
 
 
 def command() -> list[str]:
@@ -33,7 +34,7 @@ def env_for(ingestd: Any, spool: Path) -> dict[str, str]:
     }
 
 
-def run_of(ingestd: Any, job: str) -> dict[str, Any]:
+def run_of(ingestd: IngestdProcess, job: str) -> dict[str, Any]:
     rows = wait_until(
         lambda: [
             r
@@ -90,7 +91,9 @@ def test_a_successful_command_is_a_successful_run_with_its_output_as_logs(
     assert row["attrs"]["target"] == "s3"
     assert row["duration_ms"] is not None
     logs = wait_until(
-        lambda: len(logs_of(ingestd, row["run_id"])) == 3 and logs_of(ingestd, row["run_id"]),
+        lambda: (
+            logs_of(ingestd, row["run_id"]) if len(logs_of(ingestd, row["run_id"])) == 3 else []
+        ),
         what="3 logs",
     )
     assert sorted(logs) == [(20, "copying"), (20, "done"), (30, "low disk")]
@@ -147,7 +150,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def start_and_signal(ingestd: Any, tmp_path: Path, job: str, mode: str, sig: int) -> tuple:
+def start_and_signal(
+    ingestd: Any, tmp_path: Path, job: str, mode: str, sig: int
+) -> tuple[int, str, str]:
     proc = subprocess.Popen(
         [*command(), "--job", job, "--", sys.executable, "-c", CHILD, mode],
         env=env_for(ingestd, tmp_path / "spool"),

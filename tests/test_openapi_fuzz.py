@@ -19,7 +19,7 @@ Operations with side effects, handled on purpose:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -27,6 +27,9 @@ import schemathesis
 
 from ingestd.openapi.document import DOCUMENT
 from tests.conftest import IngestdProcess
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 #: Generated examples per operation and phase; the coverage phase adds its own bounded set.
 MAX_EXAMPLES = 5
@@ -75,7 +78,7 @@ def session() -> Any:
 
 @SCHEMA.parametrize()
 def test_every_operation_answers_as_documented(
-    case: schemathesis.Case, target: IngestdProcess, session: requests.Session
+    case: OpenApiCase, target: IngestdProcess, session: requests.Session
 ) -> None:
     case.call_and_validate(base_url=target.url, session=session)
 

@@ -41,6 +41,7 @@ async def test_one_object_is_accepted_and_stored(server: Served) -> None:
     assert body == {"accepted": 1, "rejected": [], "duplicate": False}
     await server.flush()
     row = await server.db.fetchrow("SELECT levelno, job, message FROM logs")
+    assert row is not None
     assert dict(row) == {"levelno": 30, "job": "j", "message": "hello"}
 
 
@@ -204,6 +205,7 @@ async def test_nul_in_messages_keys_and_attrs_is_stored_not_fatal(server: Served
     assert (status, answer["accepted"]) == (202, 1)
     await server.flush()
     row = await server.db.fetchrow("SELECT message, attrs::text, step FROM logs")
+    assert row is not None
     assert row["message"] == "a\ufffdb"
     assert orjson.loads(row["attrs"]) == {"k\ufffd": ["v\ufffd"]}
     assert row["step"] == "S\ufffd"

@@ -4,13 +4,14 @@ the plain-language list; no previous success; another job's run; unknown ids."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.conftest import Served
 from tests.pgcluster import ThrowawayCluster
 from tests.read_helpers import bad, get, iso, rid, run_event, send, served_database
 
@@ -20,7 +21,7 @@ DASH, TIMES = "\u2013", "\u00d7"
 
 @dataclass
 class Crafted:
-    server: Any
+    server: Served
     runs: dict[str, str]
 
 
@@ -44,6 +45,11 @@ def _line(
             "level": level}  # fmt: skip
 
 
+def _clock(start: datetime) -> Callable[[float], datetime]:
+    """The moment `s` seconds after `start`."""
+    return lambda s: start + timedelta(seconds=s)
+
+
 def crafted_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Six successes of nightly-import (s1-s6: 60, 90, 120, 150, 180, 100 s; files 40-42;
     version 2.2) and between s5 and s6 the failed run F; fresh-job, whose only success came
@@ -54,7 +60,7 @@ def crafted_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]
                  "s4": (420, 150, 41), "s5": (360, 180, 40), "s6": (240, 100, 41)}  # fmt: skip
     for name, (minutes_ago, seconds, files) in successes.items():
         run_id, start = runs[name], now - timedelta(minutes=minutes_ago)
-        at = lambda s, start=start: start + timedelta(seconds=s)  # noqa: E731
+        at = _clock(start)
         events.append(
             _run(
                 run_id,
@@ -81,7 +87,7 @@ def crafted_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]
             )
     # F: 4 min 12 s, no files, version 2.3; FETCH slow, a new step, no END, 12 bad dates.
     run_id, start = runs["F"], now - timedelta(minutes=300)
-    at = lambda s: start + timedelta(seconds=s)  # noqa: E731
+    at = _clock(start)
     events.append(
         _run(
             run_id,
@@ -137,7 +143,7 @@ async def crafted(pg_cluster: ThrowawayCluster) -> AsyncIterator[Crafted]:
         yield Crafted(served, runs)
 
 
-async def compare(crafted: Crafted, name: str, expect: int = 200, **params: str) -> Any:
+async def compare(crafted: Crafted, name: str, expect: int = 200, /, **params: str) -> Any:
     return await get(crafted.server, f"v1/runs/{crafted.runs[name]}/compare", expect, **params)
 
 

@@ -50,7 +50,7 @@ async def test_concurrent_appends_share_few_fsyncs(
         calls += 1
         real_fsync(fd)
 
-    monkeypatch.setattr(spool_module.os, "fsync", counting_fsync)
+    monkeypatch.setattr(os, "fsync", counting_fsync)
     spool = reopened(tmp_path)
     await write(spool, *(b"x%d" % i for i in range(200)))
     assert calls <= 4  # 200 records, group-committed
@@ -123,11 +123,11 @@ async def test_a_full_disk_fails_the_write_and_leaves_no_corruption(
         real_pwrite(fd, bytes(data)[:3], offset)  # a partial write, then ENOSPC
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(spool_module.os, "pwrite", disk_full)
+    monkeypatch.setattr(os, "pwrite", disk_full)
     _, done = spool.append(b"refused")
     with pytest.raises(SpoolFull, match="No space left"):
         await done
-    monkeypatch.setattr(spool_module.os, "pwrite", real_pwrite)
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
     await write(spool, b"room again")
     spool.close()
     assert [p for _, p in reopened(tmp_path).read_after(0)] == [b"kept", b"room again"]

@@ -239,8 +239,8 @@ class _NotedLate(startup.StopSignal):
     def __init__(self) -> None:
         self.checks = 0
 
-    @property  # type: ignore[override]
-    def received(self) -> int | None:
+    @property
+    def received(self) -> int | None:  # type: ignore[override]
         self.checks += 1
         return None if self.checks == 1 else signal.SIGTERM
 

@@ -50,7 +50,7 @@ class Stream:
                     return name, orjson.loads("\n".join(data))
 
     async def logs(self, n: int, wait_s: float = 2.0) -> list[dict[str, Any]]:
-        found = []
+        found: list[dict[str, Any]] = []
         while len(found) < n:
             event = await self.event(wait_s)
             assert event is not None, "the stream ended"

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -67,13 +67,13 @@ async def test_a_keyed_request_with_a_bad_row_is_still_recognised_on_retry(serve
 
 
 @pytest.fixture
-def own_cluster() -> AsyncIterator[ThrowawayCluster]:
+def own_cluster() -> Iterator[ThrowawayCluster]:
     """A cluster of this test's own, so stopping it disturbs no other test."""
     base = Path(tempfile.mkdtemp(prefix="ig-own-"))
     cluster = ThrowawayCluster.from_env(base)
     if not cluster.can_control:
         pytest.skip("needs a PostgreSQL this suite controls")
-    yield cluster  # type: ignore[misc]
+    yield cluster
     cluster.destroy()
     shutil.rmtree(base, ignore_errors=True)
 

@@ -75,6 +75,7 @@ async def test_run_changes_apply_in_the_order_sent_when_batches_overlap(
 
     assert batch_writer.stats.staged > 0, "no batch took the staged path"
     run = await pool.fetchrow("SELECT * FROM runs WHERE run_id = $1", uuid.UUID(run_id))
+    assert run is not None
     last = PARCELS - 1
     assert (run["status"], run["step"], run["progress"]) == ("success", f"step-{last}", last)
     counters = orjson.loads(run["counters"])
@@ -116,7 +117,7 @@ async def test_a_staged_batch_repeating_a_stored_event_is_written_without_it(
     ids = await pool.fetch("SELECT event_id FROM logs ORDER BY event_id")
     assert [r["event_id"] for r in ids] == ["e-0", "e-1", "e-2"]
     run = await pool.fetchrow("SELECT n_info FROM runs WHERE run_id = $1", uuid.UUID(run_id))
-    assert run["n_info"] == 3
+    assert run is not None and run["n_info"] == 3
 
 
 async def test_a_staged_batch_stops_waiting_for_a_stuck_turn_and_loses_nothing(
@@ -136,6 +137,7 @@ async def test_a_staged_batch_stops_waiting_for_a_stuck_turn_and_loses_nothing(
 
     assert batch_writer.stats.unstaged == 1
     run = await pool.fetchrow("SELECT step, n_info FROM runs WHERE run_id = $1", uuid.UUID(run_id))
+    assert run is not None
     assert (run["step"], run["n_info"]) == ("second", 2)
     assert await pool.fetchval("SELECT count(*) FROM logs") == 2
 
@@ -206,4 +208,4 @@ async def test_a_piece_of_a_cut_batch_written_twice_is_stored_once(pool: asyncpg
     (dead,) = await pool.fetch("SELECT event::text FROM dead_letters")
     assert "poison" in dead["event"] and "ingestd-piece" not in dead["event"]  # as it was sent
     run = await pool.fetchrow("SELECT n_info FROM runs WHERE run_id = $1", uuid.UUID(run_id))
-    assert run["n_info"] == 3
+    assert run is not None and run["n_info"] == 3

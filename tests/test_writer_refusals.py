@@ -170,6 +170,7 @@ async def test_a_run_event_with_a_nul_in_every_key_and_value_is_stored_cleaned(
         " FROM runs WHERE run_id = $1",
         uuid.UUID(run_id),
     )
+    assert run is not None
     clean = "n\ufffd"
     assert (run["job"], run["step"], run["trigger"]) == (clean, clean, clean)
     assert orjson.loads(run["counters"]) == {clean: 1}
@@ -179,6 +180,7 @@ async def test_a_run_event_with_a_nul_in_every_key_and_value_is_stored_cleaned(
     line = await pool.fetchrow(
         "SELECT message, event_id, attrs::text, source::text, error::text FROM logs"
     )
+    assert line is not None
     assert (line["message"], line["event_id"]) == (clean, clean)
     assert orjson.loads(line["attrs"]) == orjson.loads(line["source"]) == {clean: clean}
     assert orjson.loads(line["error"]) == {"type": clean, clean: clean}
