@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -119,9 +120,9 @@ def rows(page: Page) -> Any:
     return page.locator("main table tbody tr")
 
 
-async def shoot(page: Page, name: str) -> None:
+async def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 # --- every page -----------------------------------------------------------------------------
@@ -507,3 +508,124 @@ async def test_with_tokens_on_the_page_asks_for_a_read_token_once(
     line = {"run_id": seed.ids["running"], "message": "tailed with a token"}
     await post_events(served, [line], token="ingest-token")
     await expect(page.locator(".timeline li", has_text="tailed with a token")).to_be_visible()
+
+
+# --- a long run's live tail -------------------------------------------------------------------
+
+LONG_RUN_LINES = 6_000
+FIRST_ERROR = 1_234
+
+
+async def long_run(served: Served) -> str:
+    """A running run of 6,000 lines, 10 ms apart: errors at line 1,234 and 5,800, and one
+    message of 2,000 characters, posted in big batches (COPY-speed ingest)."""
+    run_id = str(uuid.uuid4())
+    started = datetime.now(UTC) - timedelta(minutes=10)
+    events: list[dict[str, Any]] = [
+        {"kind": "run", "run_id": run_id, "job": "long-import", "started_at": started.isoformat()}
+    ]
+    for i in range(LONG_RUN_LINES):
+        line: dict[str, Any] = {
+            "run_id": run_id,
+            "ts": (started + timedelta(milliseconds=10 * i)).isoformat(),
+            "step": "IMPORT",
+            "message": f"line {i:05d}",
+        }
+        if i in (FIRST_ERROR, 5_800):
+            line.update(level="error", message=f"line {i:05d} failed: row rejected")
+        if i == 5_990:
+            line["message"] = f"line {i:05d} long: ".ljust(2_000, "x")
+        events.append(line)
+    for at in range(0, len(events), 2_000):
+        await post_events(served, events[at : at + 2_000])
+    return run_id
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_a_long_runs_tail_opens_at_the_newest_line_and_keeps_what_it_shows(
+    seeded: tuple[Served, Seed], tabs: Tabs, width: str
+) -> None:
+    served, _ = seeded
+    run_id = await long_run(served)
+    page = await tabs.open(
+        f"/{FAST}#/run/{run_id}", viewport=DESKTOP if width == "desktop" else PHONE
+    )
+    lines = page.locator(".timeline li")
+    # Opened at the newest line, newest first.
+    await expect(lines.first).to_contain_text("line 05999")
+    await expect(lines).to_have_count(500)
+    await expect(page.locator(".live")).to_have_text("● live")
+    await page.evaluate("window.sameDocument = true")
+    await shoot(page, f"run-long-tail-{width}", full_page=False)
+
+    # Older lines are added below; the lines already shown are the same DOM nodes.
+    await lines.evaluate_all("ls => ls.forEach(li => { li.kept = true; })")
+    await page.get_by_role("button", name="Load older lines").click()
+    await expect(lines).to_have_count(1_000)
+    await expect(lines.nth(999)).to_contain_text("line 05000")
+    kept = "ls => ls.filter(li => li.kept).length"
+    assert await lines.evaluate_all(kept) == 500
+
+    # A line posted now appears on top although the page has paged, without a reload.
+    await post_events(
+        served, [{"run_id": run_id, "level": "warning", "message": "tail after paging"}]
+    )
+    await expect(lines.first).to_contain_text("tail after paging")
+    assert await lines.evaluate_all(kept) == 500
+
+    # A long message is shortened, with a control that shows all of it.
+    long = lines.filter(has_text="line 05990 long")
+    text = long.locator(".log-message")
+    assert len(await text.inner_text()) < 500
+    expand = long.get_by_role("button", name="Show all 2,000 characters")
+    await expect(expand).to_have_attribute("aria-expanded", "false")
+    await expand.click()
+    await expect(long.get_by_role("button", name="Show less")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    assert len(await text.inner_text()) == 2_000
+
+    # Jump to the first error: pages are read down to it, and it is scrolled to.
+    await page.get_by_role("button", name="Jump to first error").click()
+    first_error = lines.filter(has_text=f"line {FIRST_ERROR:05d} failed")
+    # Up to five pages are read and drawn on the way: a loaded machine needs more than 10 s.
+    await expect(first_error).to_have_class(re.compile(r"\bjumped\b"), timeout=30_000)
+    await expect(first_error).to_be_in_viewport()
+    assert await lines.evaluate_all(kept) == 500
+    await shoot(page, f"run-long-first-error-{width}", full_page=False)  # 5,000 lines long
+
+    # Ended 299.6 s after it started: the duration is never "4 min 60 s".
+    async with served.http.get(f"v1/runs/{run_id}") as answer:
+        started = datetime.fromisoformat((await answer.json())["started_at"])
+    finished = started + timedelta(seconds=299.6)
+    await post_events(
+        served,
+        [
+            {
+                "kind": "run",
+                "run_id": run_id,
+                "status": "failed",
+                "finished_at": finished.isoformat(),
+            }
+        ],
+    )
+    duration = page.locator(".run-head dt", has_text="Duration").locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    await expect(duration).to_have_text("5 min 0 s")
+    await expect(page.locator(".live")).to_be_hidden()
+    assert await lines.evaluate_all(kept) == 500
+    assert await page.evaluate("window.sameDocument") is True
+
+
+async def test_durations_are_rounded_before_they_are_split(tabs: Tabs) -> None:
+    page = await tabs.open("/")
+    await wait_until_shown(page, "jobs")
+    shown = await page.evaluate(
+        """import("./static/dom.js").then(({ fmtDuration }) =>
+          [850, 999.6, 9_999, 59_960, 125_000, 299_600, 3_599_600, 7_530_000].map(fmtDuration))"""
+    )
+    assert shown == [
+        "850 ms", "1.00 s", "10.0 s", "1 min 0 s", "2 min 5 s", "5 min 0 s", "1 h 0 min",
+        "2 h 6 min",
+    ]  # fmt: skip
