@@ -7,6 +7,7 @@ from aiohttp import web
 from ingestd import dashboard, health, metrics
 from ingestd.http.auth import make_auth_middleware
 from ingestd.http.problems import problem_middleware
+from ingestd.http.protocol_errors import HANDLER_LIMITS
 from ingestd.ingest import api as ingest_api
 from ingestd.lifecycle import database_ctx, writer_ctx
 from ingestd.monitoring import alerts_api, jobs_api, pings_api
@@ -26,7 +27,12 @@ def create_app(settings: Settings) -> web.Application:
         # with a problem document and bounds the inflated size.
         # aiohttp's keep-alive timer runs while a connection waits for a complete request
         # head, and dribbled bytes do not restart it: so it is the header-read deadline too.
-        handler_args={"auto_decompress": False, "keepalive_timeout": settings.header_timeout_s},
+        # The parser's limits are named so that an answer past them can say which it was.
+        handler_args={
+            "auto_decompress": False,
+            "keepalive_timeout": settings.header_timeout_s,
+            **HANDLER_LIMITS,
+        },
         middlewares=[problem_middleware, make_auth_middleware(settings.tokens)],
     )
     app[SETTINGS] = settings

@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.http.problems import CONTENT_TYPE, PROBLEM_TYPE_BASE
+from ingestd.http.protocol_errors import ProblemRequestHandler
 
 
 def _refusal(limit: int) -> bytes:
@@ -63,14 +64,16 @@ class CappedSite(web.SockSite):
         await web.BaseSite.start(self)  # registers the site; SockSite.start would listen
         server = self._runner.server
         assert server is not None
+        loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.BaseProtocol:
             # The handlers of open connections (those closing are dropped once done).
             if len(server.connections) >= self.max_connections:
                 return _Refused(self._refusal)
-            return server()
+            # aiohttp's Server() with our handler class, so that even what aiohttp refuses
+            # itself is answered as problem+json (http/protocol_errors.py).
+            return ProblemRequestHandler(server, loop=loop, **server._kwargs)
 
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(protocol, sock=self._sock)
 
 

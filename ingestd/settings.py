@@ -49,6 +49,8 @@ class Settings:
     #: Seconds a connection has to send a complete request head, from its opening or its
     #: previous answer (so also how long an idle keep-alive connection stays open).
     header_timeout_s: float = 20.0
+    #: Seconds a request has to send its whole body once its head is in; past it, 408.
+    body_timeout_s: float = 60.0
     #: Connections open at once; past it, a new one is answered 503 and closed.
     max_connections: int = 500
 
@@ -145,6 +147,10 @@ class Settings:
         if self.header_timeout_s <= 0:
             raise SettingsError(
                 f"INGESTD_HEADER_TIMEOUT_S must be more than 0, not {self.header_timeout_s}"
+            )
+        if self.body_timeout_s <= 0:
+            raise SettingsError(
+                f"INGESTD_BODY_TIMEOUT_S must be more than 0, not {self.body_timeout_s}"
             )
         if self.durability not in DURABILITY_MODES:
             raise SettingsError(

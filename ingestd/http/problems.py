@@ -28,6 +28,7 @@ class Problem(Exception):
         errors: list[Any] | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -36,6 +37,7 @@ class Problem(Exception):
         self.errors = errors
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+        self.close = close
 
 
 def bad_param(name: str, detail: str) -> Problem:
@@ -53,12 +55,15 @@ def problem_response(problem: Problem) -> web.Response:
     if problem.errors is not None:
         body["errors"] = problem.errors
     body.update(problem.extra)
-    return web.Response(
+    response = web.Response(
         status=problem.status,
         body=orjson.dumps(body),
         content_type=CONTENT_TYPE,
         headers=problem.headers,
     )
+    if problem.close:
+        response.force_close()
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException) -> Problem:
@@ -76,7 +81,14 @@ async def problem_middleware(
     try:
         return await handler(request)
     except Problem as problem:
-        return problem_response(problem)
+        response = problem_response(problem)
+        if problem.close:
+            # Sent now and the connection closed: left to aiohttp, a request whose body is
+            # unread keeps its connection reading the rest for up to 10 s ("lingering").
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+        return response
     except web.HTTPRequestEntityTooLarge as exc:
         return problem_response(
             Problem(413, "Payload Too Large", exc.text or "the body is larger than allowed")

@@ -6,6 +6,7 @@ one malformed NDJSON line costs only itself.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.http.problems import Problem
+from ingestd.settings import SETTINGS
 
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
@@ -36,7 +38,7 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The body, gunzipped if sent so; 413 past max_bytes before or after decompression."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise Problem(413, "Payload Too Large", f"the body is larger than {max_bytes} bytes")
-    body = await request.read()  # aiohttp enforces client_max_size while reading
+    body = await _read_in_time(request)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         return _inflate(body, max_bytes, 16 + zlib.MAX_WBITS, "gzip")
@@ -49,6 +51,27 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             f"Content-Encoding {encoding!r}: send gzip, deflate or identity",
         )
     return body
+
+
+async def _read_in_time(request: web.Request) -> bytes:
+    """The raw body, or 408 if it is not all in within INGESTD_BODY_TIMEOUT_S.
+
+    aiohttp's keep-alive timer bounds only the head: a body sent a byte a second would hold
+    the handler for as long as the sender likes.
+    """
+    if request.content.is_eof():  # all in already, the usual case: no timer to arm
+        return await request.read()  # aiohttp enforces client_max_size while reading
+    timeout_s = request.app[SETTINGS].body_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise Problem(
+            408,
+            "Request Timeout",
+            f"the body was not all sent within {timeout_s:g} s (INGESTD_BODY_TIMEOUT_S)",
+            close=True,  # the rest of the body is unread: the connection cannot be reused
+        ) from None
 
 
 def _inflate(body: bytes, max_bytes: int, wbits: int, name: str) -> bytes:
