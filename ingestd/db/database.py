@@ -35,11 +35,12 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 #: Errors that mean "the database is not there right now": retry, keep the data.
 #: InternalClientError is asyncpg's protocol state gone wrong, as when a connection breaks
 #: mid-operation (seen with PostgreSQL stopping): a new connection is the cure.
+#: Not asyncpg's InterfaceError: mostly a misuse (the wrong number of query arguments, a
+#: released connection used), a bug to be seen; `connection_gone` knows the few that are not.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
@@ -47,10 +48,29 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.ConnectionFailureError,
 )
+#: The InterfaceErrors that say the connection or its pool is gone (asyncpg's wording:
+#: Connection._check_open, Pool._check_init), not that it was misused.
+_GONE_MESSAGES = ("connection is closed", "pool is closing", "pool is closed")
+
+
+def connection_gone(exc: BaseException) -> bool:
+    """The database, or the connection to it, is away: not the caller's bug."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ClientDataError):
+        return any(message in str(exc) for message in _GONE_MESSAGES)
+    return False
+
+
 #: Worth retrying: the database is away, or in a state the data is not to blame for. For
 #: loops that carry no event (monitor, retention, alerts); the writer sorts errors finer,
-#: with error_kind, so that no event can keep it retrying.
-RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+#: with error_kind, so that no event can keep it retrying. (InterfaceError: what ends a
+#: connection, and asyncpg's own DataError, which the writer's staged path falls back on.)
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresError,
+)
 
 
 class ErrorKind(enum.Enum):
@@ -84,8 +104,7 @@ DATA_STATES = frozenset({"42804"})
 
 def error_kind(exc: BaseException) -> ErrorKind:
     """Sort an error raised writing data (SQLSTATE classes, PostgreSQL manual appendix A)."""
-    # asyncpg raises its own DataError (an InterfaceError) when it cannot encode a value:
-    # test it before the connection errors, which include InterfaceError.
+    # asyncpg raises its own DataError (an InterfaceError) when it cannot encode a value.
     if isinstance(exc, ClientDataError | UnicodeError):
         return ErrorKind.DATA
     if isinstance(exc, asyncpg.PostgresError):
@@ -95,7 +114,7 @@ def error_kind(exc: BaseException) -> ErrorKind:
         if state[:2] in AWAY_CLASSES or isinstance(exc, CONNECTION_ERRORS):
             return ErrorKind.AWAY
         return ErrorKind.REFUSED
-    if isinstance(exc, CONNECTION_ERRORS):
+    if connection_gone(exc):
         return ErrorKind.AWAY
     return ErrorKind.BUG
 

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ingestd.background import spawn
-from ingestd.db.database import CONNECTION_ERRORS, POOL, SCHEMA_READY, Conn
+from ingestd.db.database import POOL, SCHEMA_READY, Conn, connection_gone
 from ingestd.http.problems import Problem
 from ingestd.ingest.service import INGEST
 from ingestd.metrics import METRICS
@@ -80,7 +80,9 @@ async def connection(request: web.Request) -> AsyncIterator[Conn]:
     try:
         async with request.app[POOL].acquire(timeout=DB_TIMEOUT_S) as conn:
             yield conn
-    except CONNECTION_ERRORS as exc:
+    except Exception as exc:
+        if not connection_gone(exc):  # a bug: a logged 500, not an outage
+            raise
         raise Problem(
             503,
             "Service Unavailable",

@@ -15,12 +15,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ingestd.db.database import CONNECTION_ERRORS, Conn, pooled
+from ingestd.db.database import Conn, connection_gone, pooled
 from ingestd.http.problems import Problem
 from ingestd.read import sql
 
 READ_TIMEOUT_S = 30.0
-_UNAVAILABLE: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, *CONNECTION_ERRORS)
 
 
 class ReadDb:
@@ -56,8 +55,12 @@ class ReadDb:
             try:
                 async with pooled(self.pool, self.timeout_s) as conn:
                     yield conn
-            except _UNAVAILABLE as exc:
-                raise _as_problem(exc) from exc
+            except Exception as exc:
+                # Only an outage is a 503; a bug (asyncpg's InterfaceError for a misused
+                # query, say) goes on to be a logged 500, not hidden as "unreachable".
+                if isinstance(exc, asyncpg.QueryCanceledError) or connection_gone(exc):
+                    raise _as_problem(exc) from exc
+                raise
 
 
 def _as_problem(exc: BaseException) -> Problem:
