@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ import orjson
 import pytest
 
 from ingestd.http.auth import parse_tokens
+from ingestd.monitoring.job_settings import RULES
 from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
 from tests.conftest import TOKENS_TEXT, Served
 from tests.monitor_helpers import put_job, run, send, served
@@ -137,6 +139,51 @@ async def test_settings_stored_before_a_rule_was_tightened_still_read(server: Se
     async with server.http.put("v1/jobs/older", data=body) as answer:
         assert answer.status == 400  # but it is not taken again
         assert "control characters" in (await answer.json())["detail"]
+
+
+@pytest.mark.parametrize(
+    ("column", "stored", "part"),
+    [
+        ("anomaly", {"k": "four", "history": 30}, "anomaly"),
+        ("anomaly", [1, 2], "anomaly"),
+        ("alerts", {"rules": ["failed", ["nested"]], "failures_in_a_row": 5}, "alerts"),
+        ("alerts", {"failures_in_a_row": "3", "webhooks": 7}, "alerts"),
+    ],
+)
+async def test_a_corrupt_stored_part_takes_its_defaults_and_says_so(
+    server: Served,
+    caplog: pytest.LogCaptureFixture,
+    column: str,
+    stored: Any,
+    part: str,
+) -> None:
+    job = f"corrupt-{uuid.uuid4().hex[:8]}"
+    await put_job(server, job, every="1h", anomaly={"history": 40}, alerts={"rules": ["failed"]})
+    # Written straight into the table, as a hand edit or another version might.
+    await server.db.execute(
+        f"UPDATE jobs SET {column} = $1::jsonb WHERE job = $2", orjson.dumps(stored).decode(), job
+    )
+    async with server.http.get(f"v1/jobs/{job}") as answer:
+        assert answer.status == 200
+        document = await answer.json()
+    defaults = {
+        "anomaly": {"enabled": True, "counters": None, "history": 20, "min_history": 10, "k": 4.0},
+        "alerts": {"webhooks": [], "global_webhooks": True, "rules": list(RULES),
+                   "failures_in_a_row": 3},
+    }  # fmt: skip
+    assert document[part] == defaults[part]
+    assert document["every"] == "1h"  # the readable parts are kept
+    other = "alerts" if part == "anomaly" else "anomaly"
+    assert document[other] != defaults[other]
+    [warning] = document["warnings"]
+    assert f"stored {part} settings cannot be read" in warning
+    assert any(warning in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+async def test_readable_settings_have_no_warnings(server: Served) -> None:
+    await put_job(server, "clean", every="1h")
+    async with server.http.get("v1/jobs/clean") as answer:
+        assert "warnings" not in await answer.json()
 
 
 async def test_changing_settings_needs_the_admin_scope(

@@ -6,9 +6,10 @@ no timeouts, every alert rule on, sent to the global webhooks, anomaly detection
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -20,6 +21,7 @@ RULES = ("failed", "timed_out", "missed", "failures_in_a_row", "recovered", "ano
 DEFAULT_GRACE = timedelta(minutes=5)
 MAX_WEBHOOKS = 10
 MAX_COUNTER_CHARS = 200
+T = TypeVar("T")
 
 _FIELDS = frozenset(
     {"every", "cron", "timezone", "grace", "max_duration", "heartbeat_timeout", "alerts",
@@ -137,13 +139,7 @@ def parse(job: str, document: Any, *, allow_private: bool = False) -> JobSetting
         )
     except (ScheduleError, TargetError) as exc:
         raise SettingsInvalid(str(exc)) from None
-    global_webhooks = alerts.get("global_webhooks", True)
-    if not isinstance(global_webhooks, bool):
-        raise SettingsInvalid("alerts.global_webhooks must be true or false")
-    rules = alerts.get("rules", list(RULES))
-    # Each item is checked to be a name before set(): a list in the list is unhashable.
-    if not isinstance(rules, list) or not all(isinstance(r, str) and r in RULES for r in rules):
-        raise SettingsInvalid(f"alerts.rules must be a list of: {', '.join(RULES)}")
+    global_webhooks, rules, failures_in_a_row = _alert_options(alerts)
     return JobSettings(
         job=job,
         schedule=schedule,
@@ -152,10 +148,23 @@ def parse(job: str, document: Any, *, allow_private: bool = False) -> JobSetting
         heartbeat_timeout=heartbeat,
         webhooks=targets,
         global_webhooks=global_webhooks,
-        rules=frozenset(rules),
-        failures_in_a_row=_int(alerts.get("failures_in_a_row"), "failures_in_a_row", 2, 1000, 3),
+        rules=rules,
+        failures_in_a_row=failures_in_a_row,
         anomaly=_anomaly(_object(body.get("anomaly"), "anomaly", _ANOMALY_FIELDS)),
     )
+
+
+def _alert_options(alerts: dict[str, Any]) -> tuple[bool, frozenset[str], int]:
+    """global_webhooks, rules and failures_in_a_row, checked."""
+    global_webhooks = alerts.get("global_webhooks", True)
+    if not isinstance(global_webhooks, bool):
+        raise SettingsInvalid("alerts.global_webhooks must be true or false")
+    rules = alerts.get("rules", list(RULES))
+    # Each item is checked to be a name before set(): a list in the list is unhashable.
+    if not isinstance(rules, list) or not all(isinstance(r, str) and r in RULES for r in rules):
+        raise SettingsInvalid(f"alerts.rules must be a list of: {', '.join(RULES)}")
+    failures = _int(alerts.get("failures_in_a_row"), "failures_in_a_row", 2, 1000, 3)
+    return global_webhooks, frozenset(rules), failures
 
 
 def _anomaly(doc: dict[str, Any]) -> AnomalySettings:
@@ -216,6 +225,64 @@ def from_row(row: asyncpg.Record) -> JobSettings:
             k=float(anomaly.get("k", 4.0)),
         ),
     )
+
+
+#: What reading a stored part may raise when the row was not written by `row_values`
+#: (by hand, or by another version): SettingsInvalid and the JSON errors are ValueErrors.
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def read_stored(row: asyncpg.Record) -> tuple[JobSettings, list[str]]:
+    """Settings as stored, each part checked again as a PUT body is: a part that cannot be
+    read takes its defaults, and the warnings (one per such part) say which and why."""
+    defaults = JobSettings(row["job"])
+    warnings: list[str] = []
+
+    def schedule() -> Schedule | None:
+        if row["every"] is not None:
+            if row["cron"] is not None or row["every"] < timedelta(seconds=1):
+                raise SettingsInvalid("every must be at least 1s, and not given with cron")
+            return Schedule(every=row["every"])
+        return Schedule.of(None, row["cron"], row["timezone"] if row["cron"] else None)
+
+    def alerts() -> JobSettings:
+        doc = _object(orjson.loads(row["alerts"]), "alerts", _ALERT_FIELDS)
+        webhooks = doc.get("webhooks") or []
+        if not isinstance(webhooks, list):
+            raise SettingsInvalid("alerts.webhooks must be a list")
+        global_webhooks, rules, failures = _alert_options(doc)
+        return JobSettings(
+            row["job"],
+            webhooks=tuple(stored_target(w) for w in webhooks),
+            global_webhooks=global_webhooks,
+            rules=rules,
+            failures_in_a_row=failures,
+        )
+
+    def anomaly() -> AnomalySettings:
+        return _anomaly(_object(orjson.loads(row["anomaly"]), "anomaly", _ANOMALY_FIELDS))
+
+    def part(name: str, read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except _UNREADABLE as exc:
+            warnings.append(f"the stored {name} settings cannot be read ({exc}): defaults used")
+            return default
+
+    read_alerts = part("alerts", alerts, defaults)
+    settings = JobSettings(
+        job=row["job"],
+        schedule=part("schedule", schedule, None),
+        grace=row["grace"],
+        max_duration=row["max_duration"],
+        heartbeat_timeout=row["heartbeat_timeout"],
+        webhooks=read_alerts.webhooks,
+        global_webhooks=read_alerts.global_webhooks,
+        rules=read_alerts.rules,
+        failures_in_a_row=read_alerts.failures_in_a_row,
+        anomaly=part("anomaly", anomaly, defaults.anomaly),
+    )
+    return settings, warnings
 
 
 def row_values(settings: JobSettings) -> tuple[Any, ...]:

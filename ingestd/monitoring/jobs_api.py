@@ -6,6 +6,7 @@ as GET does: the settings, plus the job's health as the monitor last judged it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from ingestd.monitoring.monitor import job_health
 from ingestd.monitoring.setup import connection
 from ingestd.settings import SETTINGS
 
+log = logging.getLogger("ingestd.monitor")
 routes = web.RouteTableDef()
 
 MAX_JOB_CHARS = 200
@@ -39,10 +41,15 @@ async def _document(conn: Conn, job: str, *, redact: bool) -> dict[str, Any] | N
     row = await conn.fetchrow(sql.GET_JOB, job)
     if row is None and not await conn.fetchval(sql.JOB_HAS_RUNS, job):
         return None
-    settings = job_settings.from_row(row) if row is not None else JobSettings(job)
+    settings, warnings = (
+        job_settings.read_stored(row) if row is not None else (JobSettings(job), [])
+    )
+    for warning in warnings:
+        log.warning("job %r: %s", job, warning)
     last_ended = await conn.fetchval(sql.JOB_LAST_ENDED, job)
     return {
         **settings.view(redact=redact),
+        **({"warnings": warnings} if warnings else {}),
         "configured": row is not None,
         "health": job_health(row["health"] if row else None, last_ended),
         "health_since": row["health_since"] if row else None,

@@ -121,6 +121,13 @@ class Job(msgspec.Struct):
     health_since: Stamp | None
     due_at: Stamp | None
     updated_at: Stamp | None
+    warnings: Annotated[
+        list[str],
+        Meta(
+            description="Only when some stored settings could not be read: which, and why. "
+            "Those parts are answered with their defaults."
+        ),
+    ] = []
 
 
 class Delivery(msgspec.Struct):
