@@ -39,6 +39,14 @@ from ingestd.ingest.writer import WRITER
 from ingestd.settings import Settings
 from tests.pgcluster import ThrowawayCluster
 
+# hypothesis (and schemathesis over it) keeps its example database in ./.hypothesis unless
+# told otherwise: a test run must leave the checkout as it found it. A fixed place under the
+# temp dir, so a failing example is still replayed first on the next run. Read by hypothesis
+# when it first stores something, which is after this module is imported.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "ingestd-hypothesis")
+)
+
 TOKENS_TEXT = "ingest-token:ingest read-token:read admin-token:ingest,read,admin"
 START_TIMEOUT_S = 30.0
 #: The database every test's database is copied from, migrated once per session.
