@@ -17,6 +17,8 @@ from aiohttp import web
 
 from ingestd.db.embedded import default_data_dir
 from ingestd.http.auth import Tokens, parse_tokens
+from ingestd.monitoring.apprise_targets import FORMAT as APPRISE
+from ingestd.monitoring.apprise_targets import AppriseError, parse_urls_text
 from ingestd.monitoring.webhooks import Target, TargetError, parse_targets_text
 
 DURABILITY_MODES = ("memory", "spool")
@@ -94,6 +96,8 @@ class Settings:
     monitor_interval_s: float = 5.0
     #: Webhooks every job's alerts go to (unless a job opts out), besides its own.
     alert_webhooks: tuple[Target, ...] = ()
+    #: Apprise URLs (email, Telegram, Teams ...) every job's alerts go to, like alert_webhooks.
+    alert_apprise_urls: tuple[Target, ...] = ()
     #: Let webhooks reach private, loopback and link-local addresses (an on-premises chat
     #: server); off, they may only go to public addresses, checked after DNS.
     webhook_allow_private: bool = False
@@ -234,7 +238,7 @@ _MINIMUMS = {
 #: Words read in any case.
 _LOWERED = ("durability", "log_format", "log_level")
 #: Read by from_env itself: secrets, a path, parsed lists.
-_OWN_READERS = ("tokens", "database_url", "data_dir", "alert_webhooks")
+_OWN_READERS = ("tokens", "database_url", "data_dir", "alert_webhooks", "alert_apprise_urls")
 
 
 def env_name(setting: str) -> str:
@@ -273,9 +277,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = _secret(env, "INGESTD_DATABASE_URL") or None
     data_dir = env.get("INGESTD_DATA_DIR")
     values["data_dir"] = Path(data_dir) if data_dir else None
-    values["alert_webhooks"] = _targets(
-        env, "INGESTD_ALERT_WEBHOOKS", values["webhook_allow_private"]
-    )
+    allow_private = values["webhook_allow_private"]
+    values["alert_webhooks"] = _targets(env, "INGESTD_ALERT_WEBHOOKS", allow_private)
+    values["alert_apprise_urls"] = _apprise(env, "INGESTD_ALERT_APPRISE_URLS", allow_private)
     return Settings(**values)
 
 
@@ -284,6 +288,14 @@ def _targets(env: Mapping[str, str], name: str, allow_private: bool) -> tuple[Ta
         return parse_targets_text(_secret(env, name) or "", allow_private=allow_private)
     except TargetError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+def _apprise(env: Mapping[str, str], name: str, allow_private: bool) -> tuple[Target, ...]:
+    try:
+        urls = parse_urls_text(_secret(env, name) or "", allow_private=allow_private)
+    except AppriseError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return tuple(Target(url, APPRISE) for url in urls)
 
 
 SETTINGS = web.AppKey("settings", Settings)

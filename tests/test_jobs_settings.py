@@ -57,6 +57,7 @@ async def test_put_then_get_gives_the_settings_back_in_canonical_form(server: Se
             "https://example.test/a",
             {"url": "https://example.test/s", "format": "slack"},
         ],
+        "apprise": [],
         "global_webhooks": True,
         "rules": ["failed", "missed"],
         "failures_in_a_row": 5,
@@ -168,7 +169,7 @@ async def test_a_corrupt_stored_part_takes_its_defaults_and_says_so(
         document = await answer.json()
     defaults = {
         "anomaly": {"enabled": True, "counters": None, "history": 20, "min_history": 10, "k": 4.0},
-        "alerts": {"webhooks": [], "global_webhooks": True, "rules": list(RULES),
+        "alerts": {"webhooks": [], "apprise": [], "global_webhooks": True, "rules": list(RULES),
                    "failures_in_a_row": 3},
     }  # fmt: skip
     assert document[part] == defaults[part]

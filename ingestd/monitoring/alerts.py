@@ -1,4 +1,5 @@
-"""Alerts: recorded once per occurrence, then delivered to webhooks with retries.
+"""Alerts: recorded once per occurrence, then delivered to webhooks and Apprise URLs with
+retries.
 
 An alert's key names its occurrence (`failed:<run>`, `missed:<job>:<slot>` ...) and is
 unique in the alerts table, so raising it twice, from one monitor or two, records it once.
@@ -22,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from ingestd.db.database import RETRYABLE_ERRORS, Conn
-from ingestd.monitoring import sql, webhook_guard, webhooks
+from ingestd.monitoring import apprise_targets, sql, webhook_guard, webhooks
 from ingestd.monitoring.clock import Clock
 from ingestd.monitoring.webhooks import Target
 from ingestd.retry import Backoff
@@ -91,6 +92,13 @@ def payload(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def redacted_target(url: str, target_format: str) -> str:
+    """A delivery's target without its secrets, for logs and those who may not change it."""
+    if target_format == apprise_targets.FORMAT:
+        return apprise_targets.redacted(url)
+    return webhooks.redacted(url)
+
+
 @dataclass(slots=True)
 class DeliveryStats:
     sent: int = 0
@@ -127,6 +135,7 @@ class Dispatcher:
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self.apprise = apprise_targets.Sender(timeout_s=timeout_s, allow_private=allow_private)
 
     def wake(self) -> None:
         self._wake.set()
@@ -181,7 +190,7 @@ class Dispatcher:
         return len(rows)
 
     async def _deliver(self, row: asyncpg.Record) -> None:
-        error = await self._post(row["target"], webhooks.body(row["format"], payload(row)))
+        error = await self.send(row["target"], row["format"], payload(row))
         now = self.clock.now()
         async with self.pool.acquire() as conn:
             if error is None:
@@ -203,7 +212,7 @@ class Dispatcher:
             log.error(
                 "alert %d to %s failed %d times, giving up: %s",
                 row["alert_id"],
-                row["target"],
+                redacted_target(row["target"], row["format"]),
                 attempts,
                 error,
             )
@@ -211,10 +220,16 @@ class Dispatcher:
             log.warning(
                 "alert %d to %s failed (attempt %d), will retry: %s",
                 row["alert_id"],
-                row["target"],
+                redacted_target(row["target"], row["format"]),
                 attempts,
                 error,
             )
+
+    async def send(self, target: str, target_format: str, alert: dict[str, Any]) -> str | None:
+        """Send one alert to one target now; None when it was taken, else what went wrong."""
+        if target_format == apprise_targets.FORMAT:
+            return await self.apprise.send(target, alert)
+        return await self._post(target, webhooks.body(target_format, alert))
 
     async def _post(self, url: str, body: dict[str, Any]) -> str | None:
         """None when the target took it (2xx), else what went wrong."""
@@ -236,6 +251,7 @@ class Dispatcher:
             return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
 
     async def close(self) -> None:
+        self.apprise.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 

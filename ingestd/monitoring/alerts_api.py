@@ -16,6 +16,7 @@ from ingestd.http.problems import bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.events import EventError, parse_time
 from ingestd.monitoring import sql, webhooks
+from ingestd.monitoring.alerts import redacted_target
 from ingestd.monitoring.job_settings import RULES
 from ingestd.monitoring.setup import connection
 from ingestd.read.params import MAX_ID, Params
@@ -59,7 +60,7 @@ def view(row: asyncpg.Record, *, redact: bool = False) -> dict[str, Any]:
     deliveries = orjson.loads(row["deliveries"])
     if redact:
         for delivery in deliveries:
-            delivery["target"] = webhooks.redacted(delivery["target"])
+            delivery["target"] = redacted_target(delivery["target"], delivery["format"])
             delivery["last_error"] = webhooks.redacted_error(delivery["last_error"])
     return {
         "id": row["id"],

@@ -1,7 +1,8 @@
 """A job's settings: schedule, grace, timeouts, alert rules and targets, anomaly band.
 
 A job without stored settings gets the defaults: no schedule (so never late or missed),
-no timeouts, every alert rule on, sent to the global webhooks, anomaly detection on.
+no timeouts, every alert rule on, sent to the global webhooks and Apprise URLs, anomaly
+detection on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
+from ingestd.monitoring import apprise_targets
+from ingestd.monitoring.apprise_targets import AppriseError
 from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
 from ingestd.monitoring.webhooks import Target, TargetError, parse_target, stored_target, view
 
@@ -27,7 +30,7 @@ _FIELDS = frozenset(
     {"every", "cron", "timezone", "grace", "max_duration", "heartbeat_timeout", "alerts",
      "anomaly"}
 )  # fmt: skip
-_ALERT_FIELDS = frozenset({"webhooks", "global_webhooks", "rules", "failures_in_a_row"})
+_ALERT_FIELDS = frozenset({"webhooks", "apprise", "global_webhooks", "rules", "failures_in_a_row"})
 _ANOMALY_FIELDS = frozenset({"enabled", "counters", "history", "min_history", "k"})
 
 
@@ -55,6 +58,8 @@ class JobSettings:
     max_duration: timedelta | None = None
     heartbeat_timeout: timedelta | None = None
     webhooks: tuple[Target, ...] = ()
+    #: Apprise URLs (format "apprise"); global_webhooks also covers the global ones.
+    apprise: tuple[Target, ...] = ()
     global_webhooks: bool = True
     rules: frozenset[str] = frozenset(RULES)
     failures_in_a_row: int = 3
@@ -63,6 +68,7 @@ class JobSettings:
     def alerts_doc(self, *, redact: bool = False) -> dict[str, Any]:
         return {
             "webhooks": [view(t, redact=redact) for t in self.webhooks],
+            "apprise": [apprise_targets.redacted(t.url) if redact else t.url for t in self.apprise],
             "global_webhooks": self.global_webhooks,
             "rules": [r for r in RULES if r in self.rules],
             "failures_in_a_row": self.failures_in_a_row,
@@ -137,7 +143,15 @@ def parse(job: str, document: Any, *, allow_private: bool = False) -> JobSetting
         targets = tuple(
             dict.fromkeys(parse_target(w, allow_private=allow_private) for w in webhooks)
         )
-    except (ScheduleError, TargetError) as exc:
+        apprise = alerts.get("apprise") or []
+        if not isinstance(apprise, list) or len(apprise) > MAX_WEBHOOKS:
+            raise SettingsInvalid(f"alerts.apprise must be a list of at most {MAX_WEBHOOKS} URLs")
+        apprise_urls = tuple(
+            dict.fromkeys(
+                apprise_targets.check_url(u, allow_private=allow_private) for u in apprise
+            )
+        )
+    except (ScheduleError, TargetError, AppriseError) as exc:
         raise SettingsInvalid(str(exc)) from None
     global_webhooks, rules, failures_in_a_row = _alert_options(alerts)
     return JobSettings(
@@ -147,6 +161,7 @@ def parse(job: str, document: Any, *, allow_private: bool = False) -> JobSetting
         max_duration=max_duration,
         heartbeat_timeout=heartbeat,
         webhooks=targets,
+        apprise=tuple(Target(u, apprise_targets.FORMAT) for u in apprise_urls),
         global_webhooks=global_webhooks,
         rules=rules,
         failures_in_a_row=failures_in_a_row,
@@ -214,6 +229,7 @@ def from_row(row: asyncpg.Record) -> JobSettings:
         max_duration=row["max_duration"],
         heartbeat_timeout=row["heartbeat_timeout"],
         webhooks=tuple(stored_target(w) for w in alerts.get("webhooks", [])),
+        apprise=tuple(Target(u, apprise_targets.FORMAT) for u in alerts.get("apprise", [])),
         global_webhooks=alerts.get("global_webhooks", True),
         rules=frozenset(alerts.get("rules", RULES)),
         failures_in_a_row=alerts.get("failures_in_a_row", 3),
@@ -248,12 +264,16 @@ def read_stored(row: asyncpg.Record) -> tuple[JobSettings, list[str]]:
     def alerts() -> JobSettings:
         doc = _object(orjson.loads(row["alerts"]), "alerts", _ALERT_FIELDS)
         webhooks = doc.get("webhooks") or []
-        if not isinstance(webhooks, list):
-            raise SettingsInvalid("alerts.webhooks must be a list")
+        apprise = doc.get("apprise") or []
+        if not isinstance(webhooks, list) or not isinstance(apprise, list):
+            raise SettingsInvalid("alerts.webhooks and alerts.apprise must be lists")
+        if not all(isinstance(url, str) for url in apprise):
+            raise SettingsInvalid("alerts.apprise must be a list of URLs")
         global_webhooks, rules, failures = _alert_options(doc)
         return JobSettings(
             row["job"],
             webhooks=tuple(stored_target(w) for w in webhooks),
+            apprise=tuple(Target(url, apprise_targets.FORMAT) for url in apprise),
             global_webhooks=global_webhooks,
             rules=rules,
             failures_in_a_row=failures,
@@ -277,6 +297,7 @@ def read_stored(row: asyncpg.Record) -> tuple[JobSettings, list[str]]:
         max_duration=row["max_duration"],
         heartbeat_timeout=row["heartbeat_timeout"],
         webhooks=read_alerts.webhooks,
+        apprise=read_alerts.apprise,
         global_webhooks=read_alerts.global_webhooks,
         rules=read_alerts.rules,
         failures_in_a_row=read_alerts.failures_in_a_row,

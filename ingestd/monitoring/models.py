@@ -20,6 +20,16 @@ from ingestd.read.models import Health
 
 Rule = Literal["failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly"]
 Format = Literal["json", "slack"]
+AppriseUrl = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        pattern="^[A-Za-z][A-Za-z0-9+.-]*://",
+        description="An Apprise URL: mailto://, tgram://, msteams://, discord://, ntfys:// ...",
+        examples=["tgram://bottoken/ChatID", "ntfys://my-topic"],
+    ),
+]
 Url = Annotated[
     str,
     Meta(
@@ -52,8 +62,13 @@ class AlertSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
             Meta(max_length=MAX_WEBHOOKS, description="A URL (json format), or {url, format}."),
         ]
     ] = UNSET
+    apprise: Maybe[Annotated[list[AppriseUrl], Meta(max_length=MAX_WEBHOOKS)]] = UNSET
     global_webhooks: (
-        Annotated[bool, Meta(description="Also send to INGESTD_ALERT_WEBHOOKS.")] | UnsetType
+        Annotated[
+            bool,
+            Meta(description="Also send to INGESTD_ALERT_WEBHOOKS and INGESTD_ALERT_APPRISE_URLS."),
+        ]
+        | UnsetType
     ) = UNSET
     rules: (
         Annotated[list[Rule], Meta(description="The rules that alert; default: all.")] | UnsetType
@@ -91,6 +106,7 @@ class JobSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 
 class JobAlerts(msgspec.Struct):
     webhooks: list[Url | Webhook]
+    apprise: Annotated[list[str], Meta(description="Redacted (scheme only) for non-admins.")]
     global_webhooks: bool
     rules: list[Rule]
     failures_in_a_row: int
@@ -132,7 +148,7 @@ class Job(msgspec.Struct):
 
 class Delivery(msgspec.Struct):
     target: str
-    format: Format
+    format: Literal["json", "slack", "apprise"]
     status: Literal["pending", "sent", "failed"]
     attempts: int
     last_error: str | None

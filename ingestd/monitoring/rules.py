@@ -38,7 +38,8 @@ def took(duration_ms: int | None) -> str:
 
 
 def targets_for(settings: JobSettings, global_targets: tuple[Target, ...]) -> tuple[Target, ...]:
-    chosen = settings.webhooks + (global_targets if settings.global_webhooks else ())
+    chosen = settings.webhooks + settings.apprise
+    chosen += global_targets if settings.global_webhooks else ()
     return tuple(dict.fromkeys(chosen))
 
 

@@ -47,7 +47,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         clock,
         interval_s=settings.monitor_interval_s,
         commit_wait_s=settings.commit_wait_s,
-        global_targets=settings.alert_webhooks,
+        global_targets=settings.alert_webhooks + settings.alert_apprise_urls,
         on_alerts=dispatcher.wake,
     )
     app[RETENTION] = Retention(

@@ -119,6 +119,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                         "https://hooks.example.com/a",
                         {"url": "https://hooks.example.com/s", "format": "slack"},
                     ],
+                    "apprise": ["tgram://123456789:AAbbCCdd/-100200300", "ntfys://etl-alerts"],
                     "global_webhooks": False,
                     "rules": ["failed", "missed", "failures_in_a_row"],
                     "failures_in_a_row": 5,
