@@ -170,3 +170,46 @@ async def test_read_only_tokens_see_no_apprise_secrets_in_the_alert_list(
         [delivery] = (await answer.json())["items"][0]["deliveries"]
     assert delivery["target"] == secret
     assert delivery["last_error"].startswith("Apprise: ")
+
+
+async def test_a_test_alert_goes_to_every_target_and_says_how_each_went(
+    server_factory: Factory, receiver: Receiver
+) -> None:
+    server = await server_factory(
+        webhook_allow_private=True,
+        alert_webhooks=(Target(receiver.url),),
+        alert_apprise_urls=(Target(apprise_url(receiver), FORMAT),),
+        tokens=parse_tokens(TOKENS_TEXT),
+    )
+    admin = {"Authorization": "Bearer admin-secret-token"}
+    closed = "json://127.0.0.1:9/nobody"  # the discard port: nothing listens
+    body = orjson.dumps({"alerts": {"apprise": [closed]}})
+    async with server.http.put("v1/jobs/etl", data=body, headers=admin) as answer:
+        assert answer.status == 201, await answer.text()
+    async with server.http.post("v1/jobs/etl/alerts/test", headers=admin) as answer:
+        assert answer.status == 200, await answer.text()
+        results = (await answer.json())["results"]
+    by_target = {r["target"]: r for r in results}
+    assert set(by_target) == {closed, receiver.url, apprise_url(receiver)}
+    assert by_target[receiver.url]["status"] == "sent"
+    assert by_target[apprise_url(receiver)]["status"] == "sent"
+    assert by_target[closed]["status"] == "failed"
+    assert by_target[closed]["error"].startswith("Apprise: ")
+    assert len(receiver.received) == 2
+    [apprised] = [m for m in receiver.received if "title" in m]
+    [webhook] = [m for m in receiver.received if "rule" in m]
+    assert apprised["title"] == "[ingestd] test: etl"
+    assert webhook["rule"] == "test"
+    async with server.http.get("v1/alerts", headers=admin) as answer:
+        assert (await answer.json())["items"] == []  # a test is not an alert: not recorded
+
+
+async def test_a_test_alert_needs_an_admin_and_a_known_job(server_factory: Factory) -> None:
+    server = await server_factory(tokens=parse_tokens(TOKENS_TEXT))
+    reader = {"Authorization": "Bearer reader-secret-token"}
+    async with server.http.post("v1/jobs/etl/alerts/test", headers=reader) as answer:
+        assert answer.status == 403
+    admin = {"Authorization": "Bearer admin-secret-token"}
+    async with server.http.post("v1/jobs/nobody/alerts/test", headers=admin) as answer:
+        assert answer.status == 404
+        assert answer.content_type == "application/problem+json"

@@ -1,7 +1,9 @@
-"""GET /v1/alerts: the alerts raised, newest first, each with its deliveries."""
+"""GET /v1/alerts: the alerts raised, newest first, each with its deliveries; and
+POST /v1/jobs/{job}/alerts/test: a test alert sent now to the job's targets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -12,14 +14,17 @@ import orjson
 from aiohttp import web
 
 from ingestd.http.auth import granted, requires
-from ingestd.http.problems import bad_param
+from ingestd.http.problems import Problem, bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.events import EventError, parse_time
-from ingestd.monitoring import sql, webhooks
-from ingestd.monitoring.alerts import redacted_target
-from ingestd.monitoring.job_settings import RULES
+from ingestd.monitoring import job_settings, rules, sql, webhooks
+from ingestd.monitoring.alerts import DISPATCHER, redacted_target
+from ingestd.monitoring.clock import CLOCK
+from ingestd.monitoring.job_settings import RULES, JobSettings
+from ingestd.monitoring.jobs_api import _job
 from ingestd.monitoring.setup import connection
 from ingestd.read.params import MAX_ID, Params
+from ingestd.settings import SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -116,5 +121,46 @@ async def list_alerts(request: web.Request) -> web.Response:
         {
             "items": [view(r, redact=not granted(request, "admin")) for r in rows],
             "next_cursor": encode_cursor(rows[-1]["id"]) if more else None,
+        }
+    )
+
+
+@routes.post("/v1/jobs/{job}/alerts/test")
+@requires("admin")
+async def test_alert(request: web.Request) -> web.Response:
+    """Send a test alert to each of the job's targets (its own, and the global ones unless
+    it opted out) now, once, without recording it; answer how each went."""
+    job = _job(request)
+    async with connection(request) as conn:
+        row = await conn.fetchrow(sql.GET_JOB, job)
+        if row is None and not await conn.fetchval(sql.JOB_HAS_RUNS, job):
+            raise Problem(404, "Not Found", f"no job {job!r}: it has no settings and no runs")
+    settings = job_settings.from_row(row) if row is not None else JobSettings(job)
+    app_settings = request.app[SETTINGS]
+    global_targets = app_settings.alert_webhooks + app_settings.alert_apprise_urls
+    targets = rules.targets_for(settings, global_targets)
+    alert = {
+        "alert_id": None,
+        "rule": "test",
+        "job": job,
+        "run_id": None,
+        "created_at": request.app[CLOCK].now().isoformat(),
+        "text": f"[ingestd] {job}: a test alert, sent from POST /v1/jobs/{{job}}/alerts/test",
+        "details": {"test": True},
+    }
+    dispatcher = request.app[DISPATCHER]
+    errors = await asyncio.gather(*(dispatcher.send(t.url, t.format, alert) for t in targets))
+    return json_response(
+        {
+            "job": job,
+            "results": [
+                {
+                    "target": t.url,
+                    "format": t.format,
+                    "status": "sent" if error is None else "failed",
+                    "error": error,
+                }
+                for t, error in zip(targets, errors, strict=True)
+            ],
         }
     )

@@ -176,4 +176,18 @@ class AlertList(msgspec.Struct):
     next_cursor: str | None
 
 
-MODELS: tuple[Any, ...] = (JobSettings, Job, AlertList)
+class AlertTestResult(msgspec.Struct):
+    target: str
+    format: Literal["json", "slack", "apprise"]
+    status: Literal["sent", "failed"]
+    error: Annotated[str | None, Meta(description="Why it failed: the answer or Apprise's.")]
+
+
+class AlertTest(msgspec.Struct):
+    """A test alert's outcome at each of the job's targets (its own and the global ones)."""
+
+    job: str
+    results: list[AlertTestResult]
+
+
+MODELS: tuple[Any, ...] = (JobSettings, Job, AlertList, AlertTest)

@@ -117,7 +117,8 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "A job's settings and health",
             "description": "Without the admin scope, each webhook URL is shown as its origin "
-            "only (`https://host/[redacted]`): webhook URLs often hold their secret.",
+            "only (`https://host/[redacted]`) and each Apprise URL as its scheme "
+            "(`tgram://[redacted]`): such URLs often hold their secret.",
             "tags": ["jobs"],
             "security": [{"bearer": ["read"]}],
             "responses": {
@@ -129,7 +130,9 @@ PATHS: dict[str, Any] = {
         "put": {
             "summary": "Replace a job's settings (fields left out take their defaults)",
             "description": "A webhook whose host is a private, loopback or link-local address "
-            "(in any spelling) is refused with 400 unless INGESTD_WEBHOOK_ALLOW_PRIVATE is set.",
+            "(in any spelling) is refused with 400 unless INGESTD_WEBHOOK_ALLOW_PRIVATE is set; "
+            "so is an Apprise URL that Apprise cannot read, or whose service host (json://, "
+            "ntfy://host, an email's SMTP server) is such an address.",
             "tags": ["jobs"],
             "security": [{"bearer": ["admin"]}],
             "requestBody": {
@@ -156,6 +159,30 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("Deleted", "0 or 1 settings deleted"),
                 **_problems(400, 401, 403),
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/jobs/{job}/alerts/test": {
+        "parameters": [
+            {
+                "name": "job",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_JOB_CHARS},
+            }
+        ],
+        "post": {
+            "summary": "Send a test alert to the job's targets now (added)",
+            "description": "Once to each of the job's webhooks and Apprise URLs, and to the "
+            "global ones unless the job opted out (global_webhooks false); not recorded and not "
+            "retried. Answers how each went: sent, or failed with the reason. A job with neither "
+            "settings nor runs is 404.",
+            "tags": ["alerts"],
+            "security": [{"bearer": ["admin"]}],
+            "responses": {
+                "200": _json("AlertTest", "How each target took it"),
+                **_problems(400, 401, 403, 404),
                 "503": _UNAVAILABLE,
             },
         },
