@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from ingestd.monitoring.alerts import DISPATCHER
+from ingestd.monitoring import what_changed
+from ingestd.monitoring.alerts import DISPATCHER, AlertSpec
 from ingestd.monitoring.anomaly import judge, outliers
 from ingestd.monitoring.webhooks import Target, parse_targets_text
 from tests.conftest import Served
@@ -247,3 +249,45 @@ def test_a_noisy_history_widens_the_band() -> None:
 )  # fmt: skip
 def test_global_webhooks_are_read_from_text(text: str, targets: tuple[Target, ...]) -> None:
     assert parse_targets_text(text) == targets
+
+
+async def test_a_failed_runs_alert_says_what_changed_since_the_last_success(
+    server_factory: Factory, receiver: Receiver
+) -> None:
+    server = await watched(server_factory, receiver)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    good = run("export", start, counters={"rows": 100})
+    bad = run("export", start + timedelta(hours=1), status="failed", seconds=240,
+              counters={"rows": 0})  # fmt: skip
+    line = {"run_id": bad["run_id"], "job": "export", "level": "error", "message": "disk full",
+            "ts": (start + timedelta(hours=1, seconds=5)).isoformat()}  # fmt: skip
+    await send(server, good, bad, line)
+    await tick(server)
+    [alert] = await receiver.wait_for(1)
+    head, _, changed = alert["text"].partition("\nWhat changed since the last success:\n")
+    assert head.endswith("failed after 4m")
+    lines = alert["details"]["what_changed"]
+    assert changed == "\n".join(f"- {s}" for s in lines)
+    assert any("disk full" in s for s in lines)
+    assert any(s.startswith("rows 0") for s in lines)
+
+
+async def test_an_alert_goes_without_what_changed_when_the_comparison_fails_or_lags() -> None:
+    failed = AlertSpec("failed:r", "failed", "j", "00000000-0000-0000-0000-000000000001", "t")
+    other = AlertSpec("missed:j", "missed", "j", None, "m")
+
+    async def broken(run_id: str) -> list[str]:
+        raise RuntimeError("the read pool is gone")
+
+    async def stuck(run_id: str) -> list[str]:
+        await asyncio.Event().wait()
+        return []
+
+    async def fine(run_id: str) -> list[str]:
+        return ["took 4 min, usually 1 min"]
+
+    assert await what_changed.added([failed, other], broken, 5) == [failed, other]
+    assert await what_changed.added([failed, other], stuck, 0.01) == [failed, other]
+    [told, same] = await what_changed.added([failed, other], fine, 5)
+    assert told.text == "t\nWhat changed since the last success:\n- took 4 min, usually 1 min"
+    assert same == other

@@ -36,7 +36,7 @@ from ingestd.db.database import RETRYABLE_ERRORS, Conn
 from ingestd.http.problems import Problem
 from ingestd.ingest.events import Event, EventError, parse_event
 from ingestd.ingest.service import Ingest
-from ingestd.monitoring import job_settings, rules, sql
+from ingestd.monitoring import job_settings, rules, sql, what_changed
 from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.alerts import store as store_alerts
 from ingestd.monitoring.clock import Clock
@@ -56,6 +56,8 @@ CURSOR = "finished_runs"
 #: A lock holder that hangs loses the lock when PostgreSQL ends its idle transaction.
 IDLE_MARGIN_S = 30.0
 HEALTH_REFRESH_S = 15.0
+#: What a tick waits at most for its failed runs' "what changed" (their alerts go without).
+SUMMARY_S = 3.0
 _MISSED_NAMESPACE = uuid.UUID("3b0c9a4e-2f57-4d8e-a1f6-6d1e5c0b7a21")
 _FIRST_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -163,6 +165,7 @@ class Monitor:
         interval_s: float,
         commit_wait_s: float,
         global_targets: tuple[Target, ...] = (),
+        summarize: what_changed.Summarize | None = None,
         on_alerts: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
@@ -172,6 +175,7 @@ class Monitor:
         self.commit_wait_s = commit_wait_s
         self.global_targets = global_targets
         self.on_alerts = on_alerts
+        self.summarize = summarize
         self.stats = MonitorStats()
         #: Jobs by health as last counted (for /metrics); every replica counts.
         self.health_counts: dict[str, int] = {}
@@ -216,6 +220,8 @@ class Monitor:
             await self._submit(tick)
             await self._judge_finished_runs(conn, tick, settings)
             await self._submit(tick)
+            if self.summarize is not None:
+                tick.alerts = await what_changed.added(tick.alerts, self.summarize, SUMMARY_S)
             new = await store_alerts(conn, tick.alerts, tick.now)
             if tick.health:
                 names, healths, dues = (list(c) for c in zip(*tick.health, strict=True))

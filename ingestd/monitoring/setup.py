@@ -18,10 +18,12 @@ from ingestd.db.database import POOL, SCHEMA_READY, Conn, connection_gone
 from ingestd.http.problems import Problem
 from ingestd.ingest.service import INGEST
 from ingestd.metrics import METRICS
+from ingestd.monitoring import what_changed
 from ingestd.monitoring.alerts import DISPATCHER, Dispatcher
 from ingestd.monitoring.clock import CLOCK, Clock
-from ingestd.monitoring.monitor import MONITOR, Monitor
+from ingestd.monitoring.monitor import MONITOR, SUMMARY_S, Monitor
 from ingestd.monitoring.retention import RETENTION, Retention
+from ingestd.read.db import ReadDb
 from ingestd.settings import SETTINGS
 
 log = logging.getLogger("ingestd.monitor")
@@ -48,6 +50,8 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.monitor_interval_s,
         commit_wait_s=settings.commit_wait_s,
         global_targets=settings.alert_webhooks + settings.alert_apprise_urls,
+        # Its own two reads at most, so a busy read API never starves the monitor's.
+        summarize=what_changed.summarizer(ReadDb(app[POOL], 2, timeout_s=SUMMARY_S)),
         on_alerts=dispatcher.wake,
     )
     app[RETENTION] = Retention(

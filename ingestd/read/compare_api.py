@@ -80,10 +80,18 @@ async def compare_runs(request: web.Request) -> web.Response:
     params = Params.of(request, ("with",))
     run_id = uuid_value("run_id", request.match_info["run_id"])
     with_id = _with_param(params)
-    db = request.app[READ_DB]
+    answer = await comparison(request.app[READ_DB], run_id, with_id)
+    if answer is None:
+        raise Problem(404, "Not Found", f"no run {run_id}")
+    return json_response(answer)
+
+
+async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, Any] | None:
+    """The comparison of a run with another (None: the job's last success); None without
+    the run. Also what a failed run's alert says changed (monitoring/what_changed.py)."""
     run = await db.fetchrow(queries.GET_RUN, run_id)
     if run is None:
-        raise Problem(404, "Not Found", f"no run {run_id}")
+        return None
     if with_id is not None:
         other = await db.fetchrow(queries.GET_RUN, with_id)
         if other is None:
@@ -116,4 +124,4 @@ async def compare_runs(request: web.Request) -> web.Response:
         "attrs": compare.attrs(run, other, window),
     }
     answer["summary"] = compare_text.summary(answer)
-    return json_response(answer)
+    return answer
