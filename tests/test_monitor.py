@@ -279,8 +279,10 @@ def test_a_job_is_watched_from_its_first_run_on() -> None:
         last_ended_status=None,
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    assert verdict.health == "unknown"
+    # Waiting for its first run: never late or missed before it (an `every` has no due).
+    assert verdict.health == "waiting"
     assert verdict.missed_slot is None
+    assert verdict.due_at is None
 
 
 def test_health_for_the_jobs_list() -> None:
@@ -289,3 +291,6 @@ def test_health_for_the_jobs_list() -> None:
     assert job_health("ok", "timed_out") == "failing"
     assert job_health("late", "success") == "late"
     assert job_health("missed", "failed") == "missed"
+    assert job_health("waiting", None) == "waiting"
+    assert job_health("waiting", None, has_run=True) == "unknown"
+    assert job_health("late", "success", stuck=True) == "stuck"

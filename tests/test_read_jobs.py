@@ -77,6 +77,7 @@ async def test_recent_gives_each_jobs_newest_runs_in_the_same_answer(seeded: See
         listed = await get(seeded.server, "v1/runs", job=job, limit="3")
         assert row["recent_runs"] == [
             {k: run[k] for k in ("run_id", "status", "started_at", "duration_ms")}
+            | {"missed": False}
             for run in listed["items"]
         ]
 

@@ -20,7 +20,9 @@ from ingestd.monitoring.apprise_targets import AppriseError
 from ingestd.monitoring.schedules import Schedule, ScheduleError, format_duration, parse_duration
 from ingestd.monitoring.webhooks import Target, TargetError, parse_target, stored_target, view
 
-RULES = ("failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly")
+RULES = (
+    "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly", "stuck"
+)  # fmt: skip
 DEFAULT_GRACE = timedelta(minutes=5)
 MAX_WEBHOOKS = 10
 MAX_COUNTER_CHARS = 200

@@ -36,7 +36,7 @@ from ingestd.db.database import RETRYABLE_ERRORS, Conn
 from ingestd.http.problems import Problem
 from ingestd.ingest.events import Event, EventError, parse_event
 from ingestd.ingest.service import Ingest
-from ingestd.monitoring import job_settings, rules, sql, what_changed
+from ingestd.monitoring import job_settings, rules, sql, stuck, what_changed
 from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.alerts import store as store_alerts
 from ingestd.monitoring.clock import Clock
@@ -60,6 +60,7 @@ HEALTH_REFRESH_S = 15.0
 SUMMARY_S = 3.0
 _MISSED_NAMESPACE = uuid.UUID("3b0c9a4e-2f57-4d8e-a1f6-6d1e5c0b7a21")
 _FIRST_UUID = "00000000-0000-0000-0000-000000000000"
+HEALTHS = ("ok", "failing", "late", "missed", "stuck", "waiting", "unknown")
 
 
 def ended_health(last_ended_status: str | None) -> str:
@@ -70,10 +71,19 @@ def ended_health(last_ended_status: str | None) -> str:
     return "unknown"
 
 
-def job_health(monitored: str | None, last_ended_status: str | None) -> str:
-    """A job's health for /v1/jobs: `late` and `missed` from the monitor (jobs.health, for
-    jobs with a schedule), else `ok`/`failing`/`unknown` from its latest ended run."""
-    if monitored in ("late", "missed"):
+def job_health(
+    monitored: str | None,
+    last_ended_status: str | None,
+    *,
+    stuck: bool = False,
+    has_run: bool = False,
+) -> str:
+    """A job's health for /v1/jobs: `stuck` when its latest run is (stuck.py), `late` and
+    `missed` from the monitor (jobs.health, for jobs with a schedule), `waiting` for a
+    scheduled job with no run yet, else `ok`/`failing`/`unknown` from its latest ended run."""
+    if stuck:
+        return "stuck"
+    if monitored in ("late", "missed") or (monitored == "waiting" and not has_run):
         return monitored
     return ended_health(last_ended_status)
 
@@ -96,11 +106,15 @@ def judge_schedule(
     last_ended_status: str | None,
     now: datetime,
 ) -> Verdict:
-    """Where a job stands against its schedule. Watching starts with its first run."""
+    """Where a job stands against its schedule. Watching starts with its first run: until
+    then a scheduled job is `waiting` (due at its next cron slot; an `every` has none)."""
     base = ended_health(last_ended_status)
     schedule = settings.schedule
-    if schedule is None or last_started is None:
+    if schedule is None:
         return Verdict(base)
+    if last_started is None:
+        due = schedule.next_after(max(schedule_set_at, now)) if schedule.cron else None
+        return Verdict("waiting", due)
     anchor = max(last_started, schedule_set_at)
     due = schedule.next_after(anchor)
     if schedule.cron is not None:
@@ -128,6 +142,7 @@ class MonitorStats:
     missed: int = 0
     timed_out: int = 0
     anomalies: int = 0
+    stuck: int = 0
     alerts: int = 0
     failed_ticks: int = 0
     #: Judgements of one job that raised (logged with the job); the tick went on without them.
@@ -218,6 +233,10 @@ class Monitor:
                         self._judge_schedule(tick, settings[row["job"]], row)
             await self._judge_active_runs(conn, tick, settings)
             await self._submit(tick)
+            # After the timeouts are committed: a run just timed out is no longer running.
+            found = await stuck.alerts(conn, tick.now, settings, self._targets, tick.broken)
+            self.stats.stuck += len(found)
+            tick.alerts.extend(found)
             await self._judge_finished_runs(conn, tick, settings)
             await self._submit(tick)
             if self.summarize is not None:
@@ -384,7 +403,7 @@ class Monitor:
         """Count every job by health, for /metrics (any replica, lock or not)."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(sql.ALL_JOBS_HEALTH)
-        counts = dict.fromkeys(("ok", "failing", "late", "missed", "unknown"), 0)
+        counts = dict.fromkeys(HEALTHS, 0)
         for row in rows:
             counts[job_health(row["monitored"], row["last_ended_status"])] += 1
         self.health_counts = counts

@@ -16,7 +16,7 @@ from ingestd.ingest.models import Stamp, Uuid
 
 Status = Literal["pending", "running", "success", "warning", "failed", "cancelled", "timed_out"]
 Level = Literal["trace", "debug", "info", "success", "warning", "error", "critical"]
-Health = Literal["ok", "failing", "late", "missed", "unknown"]
+Health = Literal["ok", "failing", "late", "missed", "stuck", "waiting", "unknown"]
 Ms = Annotated[float, Meta(description="milliseconds")] | None
 Rate = Annotated[float, Meta(description="Percent of finished runs that succeeded, one decimal.")]
 JsonObject = dict[str, Any]
@@ -99,6 +99,24 @@ class RecentRun(msgspec.Struct):
     status: Status
     started_at: Stamp | None
     duration_ms: int | None
+    missed: Annotated[bool, Meta(description="A missed slot recorded by the monitor.")]
+
+
+class JobSchedule(msgspec.Struct, omit_defaults=True):
+    every: Annotated[str, Meta(description="A period after the latest start: `15m`.")] = ""
+    cron: str = ""
+    timezone: str = ""
+
+
+class StuckRun(msgspec.Struct):
+    run_id: Uuid
+    reason: Annotated[
+        Literal["duration", "silence"],
+        Meta(description="Ran far longer than usual, or sent no event for long."),
+    ]
+    limit_ms: int
+    elapsed_ms: int
+    text: str
 
 
 class JobSummary(msgspec.Struct, omit_defaults=True):
@@ -106,10 +124,19 @@ class JobSummary(msgspec.Struct, omit_defaults=True):
 
     job: str
     last_run: Run | None
-    runs_total: int
-    success_rate: Rate | None
-    avg_duration_ms: Ms
+    runs_total: Annotated[int, Meta(description="Runs in the window, missed slots included.")]
+    missed_count: Annotated[int, Meta(description="Missed slots in the window.")]
+    success_rate: Annotated[
+        Rate | None, Meta(description="Over the window's finished runs, missed slots left out.")
+    ]
+    avg_duration_ms: Annotated[Ms, Meta(description="Missed slots left out.")]
     health: Health
+    schedule: JobSchedule | None
+    due_at: Annotated[Stamp | None, Meta(description="The next start the schedule expects.")]
+    late_by_ms: Annotated[
+        int | None, Meta(description="How long past due_at, when `late` or `missed`.")
+    ]
+    stuck: Annotated[StuckRun | None, Meta(description="The stuck run, when `stuck`.")]
     recent_runs: Annotated[
         list[RecentRun],
         Meta(description="With ?recent=N only: the job's N newest runs, newest first."),
@@ -129,7 +156,8 @@ class RunFigures(msgspec.Struct, kw_only=True):
     warning_count: int
     running_count: Annotated[int, Meta(description="running and pending")]
     cancelled_count: int
-    finished_count: int
+    finished_count: Annotated[int, Meta(description="Missed slots left out.")]
+    missed_count: Annotated[int, Meta(description="Missed slots (in total_runs only).")]
     success_rate: Rate | None
     avg_duration_ms: Ms
     p50_duration_ms: Ms

@@ -175,13 +175,16 @@ names AS (
 figures AS (
     SELECT job, count(*) AS runs_total,
            count(*) FILTER (WHERE status IN ('success', 'warning')) AS succeeded_count,
-           count(*) FILTER (WHERE status IN {FINAL}) AS finished_count,
-           avg(duration_ms) AS avg_duration_ms
+           count(*) FILTER (WHERE status IN {FINAL} AND NOT missed) AS finished_count,
+           count(*) FILTER (WHERE missed) AS missed_count,
+           avg(duration_ms) FILTER (WHERE NOT missed) AS avg_duration_ms
     FROM runs WHERE started_at >= $1 GROUP BY job
 )
 SELECT names.job AS job_name, figures.runs_total, figures.succeeded_count, figures.finished_count,
-       figures.avg_duration_ms, last_ended.status AS last_ended_status,
-       monitored.health AS monitored_health, last.*
+       figures.missed_count, figures.avg_duration_ms, last_ended.status AS last_ended_status,
+       monitored.health AS monitored_health, monitored.due_at AS monitored_due_at,
+       monitored.every AS schedule_every, monitored.cron AS schedule_cron,
+       monitored.timezone AS schedule_timezone, last.*
 FROM names
 LEFT JOIN figures ON figures.job = names.job
 LEFT JOIN jobs AS monitored ON monitored.job = names.job
@@ -199,10 +202,11 @@ ORDER BY names.job
 
 # ?recent=N: each job's newest runs, from runs_job_window_idx alone (a backward scan per job).
 RECENT_RUNS_PER_JOB = """
-SELECT names.job, recent.run_id::text, recent.status, recent.started_at, recent.duration_ms
+SELECT names.job, recent.run_id::text, recent.status, recent.started_at, recent.duration_ms,
+       recent.missed
 FROM unnest($1::text[]) AS names(job)
 CROSS JOIN LATERAL (
-    SELECT run_id, status, started_at, duration_ms FROM runs
+    SELECT run_id, status, started_at, duration_ms, missed FROM runs
     WHERE runs.job = names.job ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $2
 ) AS recent
 ORDER BY names.job, recent.started_at DESC, recent.run_id DESC
@@ -210,18 +214,21 @@ ORDER BY names.job, recent.started_at DESC, recent.run_id DESC
 
 # --- stats -----------------------------------------------------------------------------------
 # Runs in a window are read from runs_job_window_idx alone. Durations are those of runs that
-# finished (duration_ms is NULL until then; aggregates skip NULLs).
+# finished (duration_ms is NULL until then; aggregates skip NULLs). Missed slots (runs.missed:
+# the monitor's record of a run that never started) count apart, in n_missed_runs: not as
+# failed runs, and not in durations, where their 0 ms would drag the figures down.
 
 _RUN_COUNTS = """
     count(*) AS total_runs,
     count(*) FILTER (WHERE status = 'success') AS n_success_runs,
     count(*) FILTER (WHERE status = 'warning') AS n_warning_runs,
-    count(*) FILTER (WHERE status = 'failed') AS n_failed_runs,
+    count(*) FILTER (WHERE status = 'failed' AND NOT missed) AS n_failed_runs,
     count(*) FILTER (WHERE status = 'timed_out') AS n_timed_out_runs,
     count(*) FILTER (WHERE status = 'cancelled') AS n_cancelled_runs,
     count(*) FILTER (WHERE status = 'running') AS n_running_runs,
     count(*) FILTER (WHERE status = 'pending') AS n_pending_runs,
-    avg(duration_ms) AS avg_duration_ms,
+    count(*) FILTER (WHERE missed) AS n_missed_runs,
+    avg(duration_ms) FILTER (WHERE NOT missed) AS avg_duration_ms,
     sum(n_trace) AS n_trace, sum(n_debug) AS n_debug, sum(n_info) AS n_info,
     sum(n_success) AS n_success, sum(n_warning) AS n_warning, sum(n_error) AS n_error,
     sum(n_critical) AS n_critical
@@ -231,7 +238,8 @@ STATS_JOB = "job = $?"
 
 STATS_SUMMARY = f"""
 SELECT {_RUN_COUNTS},
-       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms)
+           FILTER (WHERE NOT missed) AS percentiles
 FROM runs {{where}}
 """
 # Runs with numbered lines missing (or numbered twice), from the partial runs_gaps_idx.
@@ -244,7 +252,8 @@ SELECT {RUN_COLUMNS} FROM runs {{where}} ORDER BY runs.started_at DESC, runs.run
 # Per job in job order (runs_job_window_idx), so the percentiles need no sort by job name.
 STATS_JOBS = f"""
 SELECT job, {_RUN_COUNTS},
-       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms)
+           FILTER (WHERE NOT missed) AS percentiles
 FROM runs {{where}}
 GROUP BY job
 ORDER BY job
@@ -332,7 +341,8 @@ LIMIT {{limit}}
 TIMESERIES = f"""
 SELECT date_bin({{interval}}::interval, started_at, TIMESTAMPTZ '2000-01-03') AS bucket,
        {_RUN_COUNTS},
-       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY duration_ms)
+           FILTER (WHERE NOT missed) AS percentiles
 FROM runs {{where}}
 GROUP BY 1
 ORDER BY 1

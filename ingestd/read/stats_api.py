@@ -14,7 +14,8 @@ from ingestd.http.auth import requires
 from ingestd.http.problems import bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.vocab import LEVEL_NAMES
-from ingestd.monitoring import monitor
+from ingestd.monitoring import monitor, stuck
+from ingestd.monitoring.schedules import format_duration
 from ingestd.read import sql
 from ingestd.read.db import READ_DB
 from ingestd.read.params import ATTR_PREFIX, MAX_RECENT_RUNS, MAX_TEXT, Params
@@ -64,6 +65,7 @@ def run_figures(row: asyncpg.Record) -> dict[str, Any]:
         "running_count": by_status["running"] + by_status["pending"],
         "cancelled_count": by_status["cancelled"],
         "finished_count": finished,
+        "missed_count": int(row["n_missed_runs"]),
         "success_rate": success_rate(by_status["success"] + by_status["warning"], finished),
         "avg_duration_ms": _ms(row["avg_duration_ms"]),
         "p50_duration_ms": _ms(p50),
@@ -243,25 +245,53 @@ async def list_jobs(request: web.Request) -> web.Response:
     days = params.days()
     recent = params.integer("recent", 0, 0, MAX_RECENT_RUNS)
     db = request.app[READ_DB]
-    rows = await db.fetch(sql.LIST_JOBS, window_start(days))
-    items = [
-        {
-            "job": row["job_name"],
-            "last_run": None if row["run_id"] is None else run_view(row),
-            "runs_total": int(row["runs_total"] or 0),
-            "success_rate": success_rate(row["succeeded_count"] or 0, row["finished_count"] or 0),
-            "avg_duration_ms": _ms(row["avg_duration_ms"]),
-            "health": monitor.job_health(row["monitored_health"], row["last_ended_status"]),
-        }
-        for row in rows
-    ]
+    now = datetime.now(UTC)
+    rows = await db.fetch(sql.LIST_JOBS, window_start(days, now))
+    stuck_runs = await stuck.stuck_runs(db, now)
+    items = [_job_item(row, stuck_runs.get(row["job_name"]), now) for row in rows]
     if recent:
         # One query for every job's sparkline, instead of one request per job.
         runs: dict[str, list[dict[str, Any]]] = {item["job"]: [] for item in items}
         for row in await db.fetch(sql.RECENT_RUNS_PER_JOB, list(runs), recent):
             runs[row["job"]].append(
-                {k: row[k] for k in ("run_id", "status", "started_at", "duration_ms")}
+                {k: row[k] for k in ("run_id", "status", "started_at", "duration_ms", "missed")}
             )
         for item in items:
             item["recent_runs"] = runs[item["job"]]
     return json_response({"days": days, "items": items, "next_cursor": None})
+
+
+def _schedule(row: asyncpg.Record) -> dict[str, Any] | None:
+    if row["schedule_every"] is not None:
+        return {"every": format_duration(row["schedule_every"])}
+    if row["schedule_cron"] is not None:
+        return {"cron": row["schedule_cron"], "timezone": row["schedule_timezone"] or "UTC"}
+    return None
+
+
+def _job_item(
+    row: asyncpg.Record, stuck_run: tuple[str, stuck.Stuck] | None, now: datetime
+) -> dict[str, Any]:
+    health = monitor.job_health(
+        row["monitored_health"],
+        row["last_ended_status"],
+        stuck=stuck_run is not None,
+        has_run=row["run_id"] is not None,
+    )
+    due_at = row["monitored_due_at"]
+    late = health in ("late", "missed") and due_at is not None and now > due_at
+    return {
+        "job": row["job_name"],
+        "last_run": None if row["run_id"] is None else run_view(row),
+        "runs_total": int(row["runs_total"] or 0),
+        "missed_count": int(row["missed_count"] or 0),
+        "success_rate": success_rate(row["succeeded_count"] or 0, row["finished_count"] or 0),
+        "avg_duration_ms": _ms(row["avg_duration_ms"]),
+        "health": health,
+        "schedule": _schedule(row),
+        "due_at": due_at,
+        "late_by_ms": int((now - due_at) / timedelta(milliseconds=1)) if late else None,
+        "stuck": None
+        if stuck_run is None
+        else {"run_id": stuck_run[0], **stuck_run[1].as_dict(), "text": stuck_run[1].text()},
+    }
