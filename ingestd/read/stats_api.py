@@ -15,6 +15,7 @@ from ingestd.http.problems import bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.vocab import LEVEL_NAMES
 from ingestd.monitoring import monitor, stuck
+from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.schedules import format_duration
 from ingestd.read import sql
 from ingestd.read.db import READ_DB
@@ -245,7 +246,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     days = params.days()
     recent = params.integer("recent", 0, 0, MAX_RECENT_RUNS)
     db = request.app[READ_DB]
-    now = datetime.now(UTC)
+    # The monitor's clock, which judges late and stuck too (tests freeze and move it).
+    clock = request.app.get(CLOCK)
+    now = datetime.now(UTC) if clock is None else clock.now()
     rows = await db.fetch(sql.LIST_JOBS, window_start(days, now))
     stuck_runs = await stuck.stuck_runs(db, now)
     items = [_job_item(row, stuck_runs.get(row["job_name"]), now) for row in rows]
