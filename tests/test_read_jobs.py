@@ -136,4 +136,4 @@ async def test_a_job_with_settings_and_no_run_yet_is_listed(empty: Served) -> No
     never = rows["nightly-export"]
     assert never["last_run"] is None and never["runs_total"] == 0
     assert never["success_rate"] is None and never["avg_duration_ms"] is None
-    assert never["health"] in ("unknown", "missed")
+    assert never["health"] == "waiting"  # a schedule, no run yet

@@ -275,8 +275,11 @@ def _schedule(row: asyncpg.Record) -> dict[str, Any] | None:
 def _job_item(
     row: asyncpg.Record, stuck_run: tuple[str, stuck.Stuck] | None, now: datetime
 ) -> dict[str, Any]:
+    schedule = _schedule(row)
+    # A scheduled job with no run is waiting even before the monitor's first tick says so.
+    waiting = schedule is not None and row["run_id"] is None
     health = monitor.job_health(
-        row["monitored_health"],
+        "waiting" if waiting else row["monitored_health"],
         row["last_ended_status"],
         stuck=stuck_run is not None,
         has_run=row["run_id"] is not None,
@@ -291,7 +294,7 @@ def _job_item(
         "success_rate": success_rate(row["succeeded_count"] or 0, row["finished_count"] or 0),
         "avg_duration_ms": _ms(row["avg_duration_ms"]),
         "health": health,
-        "schedule": _schedule(row),
+        "schedule": schedule,
         "due_at": due_at,
         "late_by_ms": int((now - due_at) / timedelta(milliseconds=1)) if late else None,
         "stuck": None
