@@ -21,7 +21,7 @@ const tip = (text) => s("title", {}, text);
 // Recent runs of one job, oldest left: height is duration, colour is outcome.
 export function runBars(runs, { slots = 20, width = 160, height = 32 } = {}) {
   const recent = runs.slice(0, slots).reverse();
-  const max = Math.max(1, ...recent.map((r) => r.duration_ms || 0));
+  const max = Math.max(1, ...recent.filter((r) => !r.missed).map((r) => r.duration_ms || 0));
   const slot = width / slots;
   const svg = s("svg", {
     class: "runbars",
@@ -32,12 +32,16 @@ export function runBars(runs, { slots = 20, width = 160, height = 32 } = {}) {
     "aria-label": summary(recent),
   });
   recent.forEach((run, i) => {
+    const missed = run.missed === true;
+    const status = missed ? "missed" : run.status;
     const finished = typeof run.duration_ms === "number";
-    const barHeight = finished ? Math.max(3, (run.duration_ms / max) * (height - 2)) : height - 2;
-    const what = `${run.status.replaceAll("_", " ")} · ${finished ? fmtDuration(run.duration_ms) : "running"} · ${fmtTime(run.started_at)}`;
+    // A missed slot never ran: a full-height bar in its own colour, not a 0 ms failure.
+    const barHeight = finished && !missed ? Math.max(3, (run.duration_ms / max) * (height - 2)) : height - 2;
+    const took = missed ? "did not run" : finished ? fmtDuration(run.duration_ms) : "running";
+    const what = `${status.replaceAll("_", " ")} · ${took} · ${fmtTime(run.started_at)}`;
     const link = s("a", { href: `#/run/${run.run_id}`, tabindex: "-1" },
       s("rect", {
-        class: `bar fill-${run.status}${finished ? "" : " unfinished"}`,
+        class: `bar fill-${status}${finished ? "" : " unfinished"}`,
         x: (i * slot + 1).toFixed(1),
         y: (height - barHeight).toFixed(1),
         width: Math.max(1, slot - 2).toFixed(1),

@@ -5,7 +5,7 @@ import {
   FINAL, RANGES, STATUSES, ago, field, fmtDuration, fmtNumber, h, href, localToISO,
   progressBar, rangeSince, replaceKeepingFocus, select, statusBadge,
 } from "./dom.js";
-import { jobList } from "./jobs.js";
+import { jobList, shownStatus } from "./jobs.js";
 
 const FILTERS = ["job", "status", "range", "since", "until", "trigger"];
 
@@ -149,15 +149,16 @@ export function mount(root, ctx) {
 
 export function runRow(run) {
   const final = FINAL.has(run.status);
-  return h("tr", { class: `status-row status-${run.status}`, dataset: { runId: run.run_id, status: run.status } },
+  const shown = shownStatus(run);
+  return h("tr", { class: `status-row status-${shown}`, dataset: { runId: run.run_id, status: run.status } },
     h("td", { "data-label": "Status" },
       h("a", { href: href("run", run.run_id), dataset: { focusKey: `run:${run.run_id}` },
-        "aria-label": `${run.job ?? "run"} ${run.status.replaceAll("_", " ")}, open run` },
-      statusBadge(run.status))),
+        "aria-label": `${run.job ?? "run"} ${shown.replaceAll("_", " ")}, open run` },
+      statusBadge(shown))),
     h("th", { scope: "row", "data-label": "Job" },
       h("a", { href: href("runs", "", { job: run.job }) }, run.job ?? "(no job)")),
     h("td", { "data-label": "Started" }, ago(run.started_at)),
-    h("td", { "data-label": "Duration" }, final ? fmtDuration(run.duration_ms)
+    h("td", { "data-label": "Duration" }, shown === "missed" ? "did not run" : final ? fmtDuration(run.duration_ms)
       : h("span", { class: "muted" }, `${fmtDuration(Date.now() - new Date(run.started_at))} so far`)),
     h("td", { "data-label": "Trigger" }, run.trigger ?? "–"),
     h("td", { "data-label": "Progress / step", class: final ? null : "wide" }, final

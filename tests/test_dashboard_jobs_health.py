@@ -1,0 +1,90 @@
+"""The Jobs page in a real browser, at desktop and phone widths, with known data: a stuck
+run, a missed slot shown as missed, a job waiting for its first run, each job's schedule and
+next due, and figures labelled with their window. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.async_api import ViewportSize, expect
+
+from tests.conftest import Served
+from tests.monitor_helpers import put_job, run, send, tick
+from tests.test_dashboard_browser import (
+    DESKTOP,
+    PHONE,
+    Tabs,
+    browser,
+    rows,
+    shoot,
+    tabs_on,
+)
+
+__all__ = ["browser", "tabs_on"]  # the fixtures
+
+Factory = Callable[..., Awaitable[Served]]
+
+
+def runs_of_etl(now: datetime) -> tuple[list[dict[str, Any]], str]:
+    """Five 1-minute successes, then a run started 30 minutes ago that is still running:
+    ten times its usual p95, past the 10-minute floor."""
+    events = [run("etl", now - timedelta(hours=6 - i), seconds=60) for i in range(5)]
+    hung = str(uuid.uuid4())
+    events.append(run("etl", now - timedelta(minutes=30), status="running", seconds=None,
+                      run_id=hung))  # fmt: skip
+    return events, hung
+
+
+@pytest.fixture
+async def watched(server_factory: Factory) -> Served:
+    server = await server_factory(monitor_interval_s=3600)
+    now = datetime.now(UTC)
+    events, _ = runs_of_etl(now)
+    await put_job(server, "heartbeat", every="1m", grace="10s")
+    await put_job(server, "nightly", cron="0 3 * * *", timezone="Europe/Berlin")
+    await send(server, *events, run("heartbeat", now - timedelta(minutes=5), seconds=20))
+    # As if set an hour ago: watching starts from the later of the two.
+    await server.db.execute("UPDATE jobs SET schedule_set_at = $1", now - timedelta(hours=1))
+    await tick(server)  # records heartbeat's missed slot
+    return server
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_the_jobs_page_shows_stuck_missed_waiting_schedule_and_window(
+    watched: Served, tabs_on: Callable[[Served], Tabs], name: str, viewport: ViewportSize
+) -> None:
+    tabs = tabs_on(watched)
+    page = await tabs.open("/", viewport=viewport)
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    await expect(rows(page)).to_have_count(3)
+
+    etl = page.locator("tr[data-job='etl']")
+    await expect(etl.locator("[data-health]")).to_have_text("stuck")
+    await expect(etl).to_contain_text("running for 30m")
+    await expect(etl.locator(".schedule")).to_have_text("none")
+
+    beat = page.locator("tr[data-job='heartbeat']")
+    await expect(beat.locator("[data-health]")).to_have_text("missed")
+    await expect(beat).to_contain_text("late by")
+    await expect(beat.locator(".last-run [data-status]")).to_have_text("missed")
+    await expect(beat.locator("svg.runbars rect.fill-missed")).to_have_count(1)
+    await expect(beat.locator("svg.runbars rect.fill-failed")).to_have_count(0)
+    await expect(beat.locator("td[data-label='Success rate (7 d)']")).to_have_text("100 %")
+    await expect(beat.locator("td[data-label='Runs (7 d)']")).to_have_text("1 + 1 missed")
+    await expect(beat.locator(".schedule")).to_contain_text("every 1m")
+    await expect(beat.locator(".schedule")).to_contain_text("next due")
+
+    nightly = page.locator("tr[data-job='nightly']")
+    await expect(nightly.locator("[data-health]")).to_have_text("waiting")
+    await expect(nightly).to_contain_text("waiting for first run")
+    await expect(nightly.locator(".schedule")).to_contain_text("cron 0 3 * * * (Europe/Berlin)")
+    await expect(nightly.locator(".schedule")).to_contain_text("next due")
+
+    # Stuck before missed before waiting: problems first.
+    await expect(rows(page).nth(0)).to_have_attribute("data-job", "etl")
+    await expect(rows(page).nth(2)).to_have_attribute("data-job", "nightly")
+    await shoot(page, f"jobs-stuck-missed-waiting-{name}")
