@@ -84,7 +84,8 @@ async def test_a_job_with_runs_but_no_settings_has_the_defaults(server: Served) 
     assert got["every"] is None and got["cron"] is None
     assert got["health"] == "failing"
     assert got["alerts"]["rules"] == [
-        "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly"
+        "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly",
+        "stuck"
     ]  # fmt: skip
 
 

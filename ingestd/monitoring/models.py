@@ -18,7 +18,9 @@ from ingestd.monitoring.schedules import MAX_CRON_CHARS
 from ingestd.monitoring.webhooks import MAX_URL_CHARS
 from ingestd.read.models import Health
 
-Rule = Literal["failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly"]
+Rule = Literal[
+    "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly", "stuck"
+]
 Format = Literal["json", "slack"]
 AppriseUrl = Annotated[
     str,
