@@ -278,7 +278,17 @@ async def test_auto_refresh_is_every_10_s_and_can_be_paused(
     await expect(page.get_by_role("button", name="Resume auto-refresh")).to_have_attribute(
         "aria-pressed", "true"
     )
+    # A refresh already on its way when the button was pressed may still land: wait until
+    # the count holds still before taking it.
     loads = await page.locator("main").get_attribute("data-loads")
+    for _ in range(5):
+        await page.wait_for_timeout(700)  # over two refresh intervals
+        settled = await page.locator("main").get_attribute("data-loads")
+        if settled == loads:
+            break
+        loads = settled
+    else:
+        pytest.fail(f"the page kept loading while paused ({loads} loads)")
     run_id = str(uuid.uuid4())
     await post_events(served, [{"kind": "run", "run_id": run_id, "job": "while-paused"}])
     await page.wait_for_timeout(1500)  # five refresh intervals, all skipped
