@@ -361,7 +361,13 @@ def main(argv: list[str] | None = None) -> int:
         say("starting a throwaway PostgreSQL")
         cluster = ThrowawayCluster.start(work)
         dsn = asyncio.run(create_database(cluster.dsn))
-        server = Ingestd(dsn, work, "tail", {"INGESTD_TOKENS": f"{TOKEN}:ingest,read"})
+        # Room for every stream plus the senders and the timed requests beside them: past
+        # INGESTD_MAX_CONNECTIONS (500 by default) a connection is refused.
+        env = {
+            "INGESTD_TOKENS": f"{TOKEN}:ingest,read",
+            "INGESTD_MAX_CONNECTIONS": str(args.clients + 100),
+        }
+        server = Ingestd(dsn, work, "tail", env)
         say(f"{args.clients} tail clients, {args.lines:,} lines at {args.rate:,.0f}/s")
         results = run(drive(server.url, server.proc.pid, args))
     finally:
