@@ -228,19 +228,22 @@ async def test_one_job_that_cannot_be_judged_does_not_stop_the_others(
     await send(server, run("other", t0, status="failed"))
     await tick(server)
 
-    monitor = server.app[MONITOR]
-    assert monitor.stats.failed_ticks == 0
-    assert monitor.stats.failed_jobs == 1
+    # The monitor's own first tick may run too, around the one asked for: each tick that
+    # ran left the broken job out once, and failed as a whole never.
+    stats = server.app[MONITOR].stats
+    assert stats.failed_ticks == 0
+    assert 1 <= stats.failed_jobs <= stats.ticks
     assert (await job(server, "heartbeat"))["health"] == "missed"
     received = await receiver.wait_for(2)
     assert sorted((a["job"], a["rule"]) for a in received) == [
         ("heartbeat", "missed"),
         ("other", "failed"),
     ]
-    [logged] = [r for r in caplog.records if r.name == "ingestd.monitor"]
-    assert "'broken'" in logged.getMessage()
+    logged = [r.getMessage() for r in caplog.records if r.name == "ingestd.monitor"]
+    assert len(logged) == stats.failed_jobs
+    assert all("'broken'" in message for message in logged)
     async with server.http.get("metrics") as answer:
-        assert "ingestd_monitor_job_failures_total 1.0" in await answer.text()
+        assert f"ingestd_monitor_job_failures_total {stats.failed_jobs}.0" in await answer.text()
 
 
 @pytest.mark.parametrize(
