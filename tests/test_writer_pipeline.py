@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,26 +13,18 @@ import orjson
 import pytest
 from asyncpg.exceptions._base import InternalClientError
 
-from ingestd.db import database
 from ingestd.ingest import writer
 from ingestd.ingest.events import Limits, parse_event
 from ingestd.ingest.parcel import Parcel
 from ingestd.ingest.queue import IngestQueue
 from ingestd.ingest.writer import BatchWriter
 from tests.faulty_pool import BreaksAfterCommit
+from tests.writer_helpers import pool
+
+__all__ = ["pool"]  # the fixture
 
 PARCELS = 12
 LOGS_PER_PARCEL = 200
-
-
-@pytest.fixture
-async def pool(new_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
-    pool = await database.create_pool(await new_database(), 4)
-    async with pool.acquire() as conn:
-        await database.migrate(conn)
-        await database.ensure_partitions(conn, database.partition_days(datetime.now(UTC), 1))
-    yield pool
-    await pool.close()
 
 
 def parcel(*events: dict[str, Any]) -> Parcel:
