@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingestd.monitoring.job_settings import JobSettings
-from ingestd.monitoring.monitor import MONITOR, job_health, judge_schedule
+from ingestd.monitoring.monitor import MONITOR
 from ingestd.monitoring.schedules import Schedule
+from ingestd.monitoring.verdicts import job_health, judge_schedule
 from ingestd.monitoring.webhooks import Target
 from tests.conftest import Served
 from tests.monitor_helpers import (

@@ -21,7 +21,8 @@ import orjson
 
 from ingestd.db.database import Conn
 from ingestd.ingest import sql as queries
-from ingestd.ingest.events import LOG_COLUMNS, RECEIVED_AT, LogRow, RunEvent, storable
+from ingestd.ingest.events import LOG_COLUMNS, RECEIVED_AT, LogRow, RunEvent
+from ingestd.ingest.storable import storable
 
 _JSONB_COLUMNS = ("attrs", "source", "error")
 

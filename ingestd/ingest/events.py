@@ -21,6 +21,7 @@ from typing import Any, Final
 import orjson
 
 from ingestd.ingest.fingerprint import fingerprint
+from ingestd.ingest.storable import clip_text, has_unstorable, storable, storable_value
 from ingestd.ingest.vocab import LEVEL_ALIASES, MAX_LEVELNO, MIN_LEVELNO, STATUS_ALIASES
 
 #: Column order of a log row, as the writer COPYs it.
@@ -71,7 +72,6 @@ MAX_EPOCH = MAX_TS.timestamp()
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _LOOSE_NAMESPACE = uuid.UUID("5f0c2b2e-6a43-4f0e-9d1c-2f1b0f6c7a10")
 #: What text and jsonb refuse: NUL, and surrogates (a str holding them is not UTF-8).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _RUN_FIELDS = frozenset(
     {"kind", "run_id", "job", "status", "trigger", "started_at", "finished_at", "progress",
      "step", "counters", "result", "error", "attrs", "ts"}
@@ -202,46 +202,12 @@ def _name(value: Any, name: str) -> str:
         raise EventError(f"{name} must be a non-empty string, not {_show(value)}")
     if len(value) > MAX_NAME_CHARS:
         raise EventError(f"{name} must be at most {MAX_NAME_CHARS} characters")
-    return storable(value) if _has_unstorable(value) else value
-
-
-def _has_unstorable(text: str) -> bool:
-    # isascii() is O(1) in CPython: most strings skip the search.
-    return "\x00" in text or (not text.isascii() and _UNSTORABLE.search(text) is not None)
-
-
-def storable(text: str) -> str:
-    """The text with what PostgreSQL refuses (U+0000, surrogates) replaced by U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", text)
+    return storable(value) if has_unstorable(value) else value
 
 
 def _optional_name(obj: dict[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return None if value is None else _name(value, key)
-
-
-def clip_text(text: str, max_bytes: int) -> str:
-    """Cut text to max_bytes of UTF-8, with a visible marker saying how much was cut."""
-    if _has_unstorable(text):
-        text = storable(text)
-    if len(text) * 4 <= max_bytes:  # cannot be too long, skip encoding
-        return text
-    encoded = text.encode("utf-8", "replace")
-    if len(encoded) <= max_bytes:
-        return text
-    cut = encoded[:max_bytes].decode("utf-8", "ignore")
-    return f"{cut}… [truncated {len(encoded) - len(cut.encode())} bytes]"
-
-
-def _storable_value(value: Any) -> Any:
-    """A JSON value with every string, keys included, made storable."""
-    if type(value) is str:
-        return storable(value)
-    if type(value) is dict:
-        return {_storable_value(k): _storable_value(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_storable_value(v) for v in value]
-    return value
 
 
 def _depth(value: Any) -> int:
@@ -264,7 +230,7 @@ def _dump(value: Any, name: str, limits: Limits) -> tuple[bytes, Any]:
     try:
         text = orjson.dumps(value)
     except orjson.JSONEncodeError:
-        value = _storable_value(value)  # a surrogate, say; what then fails is refused
+        value = storable_value(value)  # a surrogate, say; what then fails is refused
         text = _encode(value, name)
     if len(text) > limits.max_attrs_bytes:
         raise EventError(f"{name} is {len(text)} bytes; at most {limits.max_attrs_bytes} allowed")
@@ -273,7 +239,7 @@ def _dump(value: Any, name: str, limits: Limits) -> tuple[bytes, Any]:
     if brackets > limits.max_attrs_depth and _depth(value) > limits.max_attrs_depth:
         raise EventError(f"{name} nests deeper than {limits.max_attrs_depth} levels")
     if b"\\u0000" in text:  # jsonb refuses NUL: make it storable, not fatal
-        value = _storable_value(value)
+        value = storable_value(value)
         text = orjson.dumps(value)
     return text, value
 
@@ -342,7 +308,7 @@ def parse_log(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Log
         ts = datetime.fromtimestamp(ts, UTC)
     else:
         ts = parse_time(ts, "ts")
-    if len(message) * 4 > limits.max_message_bytes or _has_unstorable(message):
+    if len(message) * 4 > limits.max_message_bytes or has_unstorable(message):
         message = clip_text(message, limits.max_message_bytes)
     seq = obj.get("seq")
     if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):

@@ -35,7 +35,8 @@ from aiohttp import web
 
 from ingestd.db.database import RETRYABLE_ERRORS, Conn, ErrorKind, error_kind, pooled
 from ingestd.ingest import dead_letters, store
-from ingestd.ingest.events import EVENT_ID, Event, LogRow, with_column
+from ingestd.ingest.events import Event, LogRow
+from ingestd.ingest.halves import as_sent, halves
 from ingestd.ingest.parcel import Parcel
 from ingestd.ingest.queue import IngestQueue
 from ingestd.retry import Backoff
@@ -64,8 +65,6 @@ STAGED_FALLBACKS: tuple[type[BaseException], ...] = (
     *RETRYABLE_ERRORS,  # asyncpg's own DataError included: it is an InterfaceError
     UnicodeError,
 )
-#: Event ids the writer gives the log rows of a parcel it cuts in pieces start so.
-PIECE_ID = "ingestd-piece:"
 #: Runs whose job the writer remembers, so staged log rows naming no job can get theirs.
 KNOWN_JOBS_MAX = 100_000
 
@@ -286,7 +285,7 @@ class BatchWriter:
         await self._drop_recorded_duplicates(parcels)
         if not any(p.events for p in parcels):
             return
-        first, second = _split(parcels)
+        first, second = halves(parcels)
         log.warning(
             "batch of %d events failed on its data (%s); splitting to isolate the bad ones",
             len(events),
@@ -308,7 +307,7 @@ class BatchWriter:
     async def _dead_letter(self, parcels: list[Parcel], event: Event, reason: str) -> None:
         """Keep the event in dead_letters, in the first form the table takes; if none, drop
         it, counted and logged. Only a database away is waited for: a refusal is final."""
-        sent = _without_piece_id(event)
+        sent = as_sent(event)
         for form in dead_letters.FORMS:
             try:
                 record = functools.partial(
@@ -359,53 +358,6 @@ def _partition_race(exc: BaseException) -> bool:
     """A row routed to the default partition while a partition for its day was attached
     (or detached): the data is fine, the retry is routed anew."""
     return isinstance(exc, asyncpg.CheckViolationError) and "partition constraint" in str(exc)
-
-
-def _split(parcels: list[Parcel]) -> tuple[list[Parcel], list[Parcel]]:
-    """Two halves by event count; a single parcel is cut in two, its key kept by the first."""
-    parcels = [p for p in parcels if p.events]
-    if len(parcels) > 1:
-        total = sum(len(p.events) for p in parcels)
-        running, cut = 0, 1
-        for index, parcel in enumerate(parcels):
-            running += len(parcel.events)
-            if running >= total / 2:
-                cut = max(1, min(index + 1, len(parcels) - 1))
-                break
-        return parcels[:cut], parcels[cut:]
-    only = parcels[0]
-    events = _with_piece_ids(only)
-    middle = len(events) // 2
-    # The head records the key (unless recorded before); the tail moves the checkpoint.
-    head = Parcel(events[:middle], 0, only.idempotency_key, only.response,
-                  key_recorded=only.key_recorded, origin=only.origin, seq=only.seq,
-                  checkpoint=False)  # fmt: skip
-    tail = Parcel(events[middle:], 0, None, b"", key_recorded=True, origin=only.origin,
-                  seq=only.seq, checkpoint=only.checkpoint)  # fmt: skip
-    return [head], [tail]
-
-
-def _without_piece_id(event: Event) -> Event:
-    """The event as it was sent (a dead letter shows no id of ours)."""
-    if type(event) is tuple and (event[EVENT_ID] or "").startswith(PIECE_ID):
-        return with_column(event, EVENT_ID, None)
-    return event
-
-
-def _with_piece_ids(parcel: Parcel) -> list[Event]:
-    """The parcel's events, each log row without an event_id given one from the parcel's
-    origin, number and its place in it. Pieces of a cut parcel cannot move the checkpoint,
-    so these ids are what recognises a piece written before: by an attempt whose outcome
-    was unknown, or before a crash, when the spool is replayed (and cut the same way)."""
-    if not parcel.origin:
-        return parcel.events
-    prefix = f"{PIECE_ID}{parcel.origin}:{parcel.seq}:"
-    return [
-        with_column(event, EVENT_ID, prefix + str(index))
-        if type(event) is tuple and event[EVENT_ID] is None
-        else event
-        for index, event in enumerate(parcel.events)
-    ]
 
 
 WRITER = web.AppKey("writer", BatchWriter)

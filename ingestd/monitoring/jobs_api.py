@@ -20,8 +20,8 @@ from ingestd.ingest.payload import read_body
 from ingestd.monitoring import job_settings, sql
 from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.job_settings import JobSettings, SettingsInvalid
-from ingestd.monitoring.monitor import job_health
 from ingestd.monitoring.setup import connection
+from ingestd.monitoring.verdicts import job_health
 from ingestd.settings import SETTINGS
 
 log = logging.getLogger("ingestd.monitor")

@@ -14,7 +14,7 @@ from ingestd.http.auth import requires
 from ingestd.http.problems import bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest.vocab import LEVEL_NAMES
-from ingestd.monitoring import monitor, stuck
+from ingestd.monitoring import stuck, verdicts
 from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.schedules import format_duration
 from ingestd.read import sql
@@ -278,7 +278,7 @@ def _job_item(
     schedule = _schedule(row)
     # A scheduled job with no run is waiting even before the monitor's first tick says so.
     waiting = schedule is not None and row["run_id"] is None
-    health = monitor.job_health(
+    health = verdicts.job_health(
         "waiting" if waiting else row["monitored_health"],
         row["last_ended_status"],
         stuck=stuck_run is not None,
