@@ -18,7 +18,7 @@ from ingestd.ingest import sql as queries
 from ingestd.ingest.events import EventError, RunEvent, parse_run, parse_uuid
 from ingestd.ingest.models import RunCreate, RunFinish, RunUpdate, field_names
 from ingestd.ingest.payload import content_kind, decode, read_body
-from ingestd.ingest.service import INGEST
+from ingestd.ingest.service import INGEST, Accepted
 from ingestd.read.views import run_view
 from ingestd.settings import SETTINGS
 
@@ -34,9 +34,7 @@ def _wait_for_commit(request: web.Request) -> bool:
     return True
 
 
-async def _accept(
-    request: web.Request, key: str | None, wait: bool
-) -> tuple[dict[str, Any], asyncio.Future[None] | None]:
+async def _accept(request: web.Request, key: str | None, wait: bool) -> Accepted:
     """Read, decode, validate and queue the body's events."""
     ingest = request.app[INGEST]
     kind = content_kind(request)
@@ -61,17 +59,9 @@ async def post_events(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     wait = _wait_for_commit(request)
     key = request.headers.get("Idempotency-Key")
-    if key is None:
-        answer, done = await _accept(request, None, wait)
-    else:
-        async with ingest.key_guard(key):
-            earlier = await ingest.duplicate_answer(key)
-            if earlier is None:
-                answer, done = await _accept(request, key, wait)
-            else:
-                # A repeat of a request still queued waits, with ?wait=commit, for the
-                # original's commit: a 200 always means "in PostgreSQL".
-                answer, done = earlier, ingest.in_flight(key)
+    # A repeat of a request still queued waits, with ?wait=commit, for the original's
+    # commit: a 200 always means "in PostgreSQL".
+    answer, done = await ingest.once(key, lambda key: _accept(request, key, wait))
     if wait:
         if done is not None:
             await committed(request, done)

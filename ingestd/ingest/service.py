@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ RETRY_AFTER_S = 1
 #: Rough Python memory per event beyond its JSON text, so the byte bound tracks memory.
 EVENT_OVERHEAD_BYTES = 512
 MAX_KEY_CHARS = 200
+#: A request's answer, and the commit of its events (None when it queued none).
+Accepted = tuple[dict[str, Any], "asyncio.Future[None] | None"]
 
 
 class Ingest:
@@ -95,6 +97,20 @@ class Ingest:
             answer = orjson.loads(stored)
         answer["duplicate"] = True
         return answer
+
+    async def once(
+        self, key: str | None, accept: Callable[[str | None], Awaitable[Accepted]]
+    ) -> Accepted:
+        """`accept(key)` once per Idempotency-Key: a repeat gets the first request's answer,
+        with the commit of its events while they are on their way, so a repeat's wait for
+        the commit (?wait=commit, pings) still means "in PostgreSQL"."""
+        if key is None:
+            return await accept(None)
+        async with self.key_guard(key):
+            earlier = await self.duplicate_answer(key)
+            if earlier is None:
+                return await accept(key)
+            return earlier, self.in_flight(key)
 
     def in_flight(self, key: str) -> asyncio.Future[None] | None:
         """The commit of the keyed request still on its way to the database, if any."""

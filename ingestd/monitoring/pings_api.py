@@ -10,7 +10,6 @@ text, comes once they are committed. HEAD records nothing: it is answered 405.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -23,7 +22,7 @@ from ingestd.http.problems import Problem, bad_param
 from ingestd.ingest.api import committed
 from ingestd.ingest.events import MAX_NAME_CHARS, Event, EventError, parse_event, parse_uuid
 from ingestd.ingest.payload import read_body
-from ingestd.ingest.service import INGEST
+from ingestd.ingest.service import INGEST, Accepted
 from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.sql import ACTIVE
 from ingestd.settings import SETTINGS
@@ -111,18 +110,11 @@ async def ping(request: web.Request) -> web.Response:
     # Checked before the key is looked up: a retry must not make a bad ping look good.
     target = _target(request)
     key = request.headers.get("Idempotency-Key")
-    if key is None:
-        run_id, done = await _accept(request, target, None)
-    else:
-        async with ingest.key_guard(key):
-            earlier = await ingest.duplicate_answer(key)
-            if earlier is None:
-                run_id, done = await _accept(request, target, key)
-            else:  # answered, like the original, once that is committed
-                run_id, done = earlier.get("run_id"), ingest.in_flight(key)
+    # A repeat is answered, like the original, once that is committed.
+    answer, done = await ingest.once(key, lambda key: _accept(request, target, key))
     if done is not None:
         await committed(request, done, "the ping is")
-    return _run_id_answer(run_id)
+    return _run_id_answer(answer.get("run_id"))
 
 
 def _run_id_answer(run_id: str | None) -> web.Response:
@@ -153,10 +145,9 @@ def _target(request: web.Request) -> _Target:
     return _Target(job, kind, status, exit_code, rid)
 
 
-async def _accept(
-    request: web.Request, target: _Target, key: str | None
-) -> tuple[str | None, asyncio.Future[None] | None]:
-    """Queue the ping's events: (its run id, the future of their commit; None if no event)."""
+async def _accept(request: web.Request, target: _Target, key: str | None) -> Accepted:
+    """Queue the ping's events: ({"run_id": ...}, the future of their commit; None if no
+    event)."""
     job, kind, status, exit_code, rid = target
     body = await read_body(request, request.app[SETTINGS].max_body_bytes)
     now = request.app[CLOCK].now()
@@ -185,10 +176,11 @@ async def _accept(
         for line in body_lines(body)
     ]
     events = head + logs + tail
+    answer = {"run_id": run_id}
     if not events:
-        return run_id, None
+        return answer, None
     ingest = request.app[INGEST]
     ingest.check_rate(client_of(request), len(events))
-    done = await ingest.submit(events, len(body), {"run_id": run_id}, key=key, wait=True)
+    done = await ingest.submit(events, len(body), answer, key=key, wait=True)
     assert done is not None
-    return run_id, done
+    return answer, done
