@@ -200,3 +200,40 @@ export function localToISO(value) {
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
+
+// A message longer than this is shortened, with a button to show all of it.
+const LONG_CHARS = 400;
+const LONG_LINES = 6;
+
+// Matches of q in text, ignoring case, wrapped in <mark> (as text nodes, never as HTML).
+export function highlight(text, q) {
+  if (!q) return text;
+  const parts = [];
+  const lower = text.toLowerCase();
+  const needle = q.toLowerCase();
+  let at = 0;
+  for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, at)) {
+    parts.push(text.slice(at, i), h("mark", {}, text.slice(i, i + q.length)));
+    at = i + q.length;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
+// A long message shows its start; "Show all" folds out the rest, and folds it back.
+export function messageOf(text, q) {
+  const lines = text.split("\n");
+  const span = h("span", { class: "log-message" }, highlight(text, q));
+  if (text.length <= LONG_CHARS && lines.length <= LONG_LINES) return span;
+  const short = `${lines.slice(0, LONG_LINES).join("\n").slice(0, LONG_CHARS)}…`;
+  span.replaceChildren(...[highlight(short, q)].flat());
+  const button = h("button", { type: "button", class: "expand", "aria-expanded": "false" },
+    `Show all ${fmtNumber(text.length)} characters`);
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    span.replaceChildren(...[highlight(open ? text : short, q)].flat());
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Show less" : `Show all ${fmtNumber(text.length)} characters`;
+  });
+  return [span, button];
+}
