@@ -2,14 +2,16 @@
 // Filters live in the URL's hash, so any view can be bookmarked or shared as it is.
 
 import { forgetToken, token } from "./api.js";
+import * as alertsView from "./alerts.js";
 import { h, href, updateTimes } from "./dom.js";
 import * as errors from "./errors.js";
 import * as jobs from "./jobs.js";
+import * as logs from "./logs.js";
 import * as run from "./run.js";
 import * as runs from "./runs.js";
 import * as stats from "./stats.js";
 
-const VIEWS = { jobs, runs, run, errors, stats };
+const VIEWS = { jobs, runs, run, errors, stats, alerts: alertsView, logs };
 const main = document.getElementById("main");
 const alerts = document.getElementById("alerts");
 const pauseButton = document.getElementById("pause");
