@@ -241,3 +241,10 @@ async def test_log_search_finds_highlights_filters_pages_and_opens_the_run(
     await lines.filter(has_text="Upload to S3").get_by_role("link", name="open its run").click()
     await expect(page).to_have_url(re.compile(f"#/run/{ids['needle']}\\?q=bucket"))
     await expect(page.locator(".timeline mark")).to_have_text("Bucket QUOTA")
+
+    # The header's search box leads here from any view.
+    await page.locator("#quick-search input").fill("QUOTA")
+    await page.locator("#quick-search input").press("Enter")
+    await expect(page).to_have_url(re.compile(r"#/logs\?q=QUOTA$"))
+    await expect(lines).to_have_count(2)
+    await no_sideways_overflow(page)

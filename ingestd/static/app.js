@@ -140,6 +140,12 @@ document.getElementById("forget-token").addEventListener("click", () => {
   forgetToken();
   location.reload();
 });
+// The header's search box leads to the log search, which runs it over the last 24 hours.
+document.getElementById("quick-search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const q = event.target.querySelector("input").value.trim();
+  if (q) location.hash = href("logs", "", { q });
+});
 document.addEventListener("visibilitychange", refreshNow);
 // Without a token there is nothing to show: Escape does not dismiss the token question.
 document.getElementById("token-dialog").addEventListener("cancel", (e) => e.preventDefault());
