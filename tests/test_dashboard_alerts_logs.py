@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from playwright.async_api import Page, Request, ViewportSize, expect
@@ -248,3 +249,26 @@ async def test_log_search_finds_highlights_filters_pages_and_opens_the_run(
     await expect(page).to_have_url(re.compile(r"#/logs\?q=QUOTA$"))
     await expect(lines).to_have_count(2)
     await no_sideways_overflow(page)
+
+
+async def test_log_search_refresh_adds_new_matches_on_top_scanning_only_since_the_newest(
+    server: Served, tabs_on: Callable[[Served], Tabs]
+) -> None:
+    now = datetime.now(UTC)
+    events, ids = crafted(now)
+    await post_events(server, events)
+    page = await tabs_on(server).open(f"/{FAST}#/logs?q=quota")
+    lines = page.locator(".search-results > li")
+    await expect(lines).to_have_count(2)
+    shown = await lines.first.element_handle()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/logs" in r.url else None)
+
+    await post_events(server, [{"run_id": ids["needle"], "job": "uploader", "level": "error",
+                                "ts": now.isoformat(), "message": "quota again"}])  # fmt: skip
+    await expect(lines).to_have_count(3)
+    await expect(lines.first).to_contain_text("quota again")
+    assert await shown.evaluate("(el) => el.isConnected")  # what was shown is not redrawn
+    # The refresh read from the newest line it had (29 min ago), not the whole 24 hours.
+    since = (now - timedelta(minutes=29)).isoformat().replace("+00:00", "")
+    assert any(since[:19] in unquote(url) for url in asked), asked

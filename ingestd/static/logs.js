@@ -47,6 +47,7 @@ export function mount(root, ctx) {
   );
 
   let ids = new Set(); // the lines shown, by id
+  let newest = null; // the newest shown line's time: a refresh scans only from there
   let nextCursor = null;
   let loading = 0; // the latest load; older answers are dropped
   let paging = null;
@@ -78,6 +79,7 @@ export function mount(root, ctx) {
     if (mine !== loading) return;
     if (!jobsLoaded) await loadJobs();
     ids = new Set();
+    newest = null;
     timeline.replaceChildren(...answer.items.map(remember));
     nextCursor = answer.next_cursor;
     renderCount();
@@ -91,7 +93,7 @@ export function mount(root, ctx) {
       return;
     }
     const mine = loading;
-    const answer = await query({});
+    const answer = await query(newest ? { since: newest } : {});
     if (mine !== loading) return;
     const fresh = answer.items.filter((log) => !ids.has(log.id));
     if (fresh.length === answer.items.length && answer.next_cursor) {
@@ -119,6 +121,7 @@ export function mount(root, ctx) {
 
   function remember(log) {
     ids.add(log.id);
+    if (!newest || log.ts > newest) newest = log.ts;
     return logLine(log, state.q);
   }
 
