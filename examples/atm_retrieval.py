@@ -4,11 +4,15 @@ terminal and region as attributes, an execution summary as counters and result.
     INGESTD_URL=... INGESTD_TOKEN=... python examples/atm_retrieval.py
 
 Afterwards: GET /v1/stats/errors?by=step, GET /v1/logs?attr.terminal_id=ATM-07.
+
+LOST_TERMINALS=ATM-09,ATM-10 loses those terminals' lines on the way (as a proxy dropping a
+batch would: numbered, never sent), so the run's log_completeness shows the gap.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 
@@ -21,6 +25,7 @@ TERMINALS = [(f"ATM-{n:02d}", "NORTH" if n <= 7 else "SOUTH") for n in range(1, 
 
 def main() -> None:
     rng = random.Random(1)
+    lost = set(filter(None, os.environ.get("LOST_TERMINALS", "").split(",")))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     with IngestClient() as client:
         logging.getLogger().addHandler(client.handler())
@@ -43,7 +48,12 @@ def main() -> None:
                     run.count(terminals_failed_over=1)
                 else:
                     cash = rng.randint(5_000, 80_000)
-                    log.info("terminal %s: cash %d", terminal, cash, extra={**extra, "cash": cash})
+                    if terminal in lost:
+                        run.next_seq()  # the line's number, taken as if it had been sent
+                    else:
+                        log.info(
+                            "terminal %s: cash %d", terminal, cash, extra={**extra, "cash": cash}
+                        )
                 run.count(terminal_details_processed=1)
                 run.progress(100 * i / len(TERMINALS))
                 time.sleep(0.01)

@@ -4,10 +4,14 @@ retried with warnings, the archive's details as the result.
     INGESTD_URL=... INGESTD_TOKEN=... python examples/backup_job.py
 
 Afterwards: GET /v1/runs?job=nightly-backup shows progress and step while it runs.
+
+BACKUP_SLOW=1 makes the upload slow down: four failed attempts, each waiting longer, then
+success; GET /v1/runs/{id}/compare sets it against the usual durations (docs/recipes.md).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from ingestd_client import IngestClient
@@ -19,13 +23,14 @@ class UploadError(Exception):
     pass
 
 
-def upload(attempt: int) -> None:
-    time.sleep(0.05)
-    if attempt < 3:
+def upload(attempt: int, failures: int) -> None:
+    time.sleep(0.05 * (attempt if failures > 2 else 1))
+    if attempt <= failures:
         raise UploadError(f"S3 503 Slow Down (attempt {attempt})")
 
 
 def main() -> None:
+    failures = 4 if os.environ.get("BACKUP_SLOW") == "1" else 2
     client = IngestClient()  # INGESTD_URL, INGESTD_TOKEN
     with client.run("nightly-backup", trigger="cron", attrs={"target": "s3"}) as run:
         run.step("DUMP")
@@ -37,13 +42,13 @@ def main() -> None:
         run.step("UPLOAD")
         for attempt in range(1, 6):
             try:
-                upload(attempt)
+                upload(attempt, failures)
                 break
             except UploadError as exc:
                 run.count(retries=1)
                 run.log.warning("upload failed, retrying: %s", exc, extra={"attempt": attempt})
         run.progress(100)
-        run.result(archive="backup-2025-06-27.tar.zst", size_bytes=15_000_000, retries=2)
+        run.result(archive="backup-2025-06-27.tar.zst", size_bytes=15_000_000, retries=failures)
     client.close()  # delivers what is pending (bounded); the rest waits in the spool
 
 

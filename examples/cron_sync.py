@@ -4,10 +4,15 @@ steps START / FETCH / SAVE / END, counters for records and API cost.
     INGESTD_URL=... INGESTD_TOKEN=... python examples/cron_sync.py
 
 Afterwards: GET /v1/jobs, GET /v1/stats/jobs?days=7.
+
+VAPI_FAIL=1 makes vapi-sync fail while saving (the database times out on the third page);
+VAPI_LOST_PAGES=1 loses the "saved page" lines on the way (numbered, never sent), so the
+run's log_completeness shows the gap. See docs/recipes.md, 002.
 """
 
 from __future__ import annotations
 
+import os
 import random
 
 from ingestd_client import IngestClient
@@ -17,23 +22,37 @@ def fetch_calls(rng: random.Random) -> list[dict]:
     return [{"id": f"call-{n}", "duration_s": rng.randint(10, 600)} for n in range(120)]
 
 
+class SaveTimeout(Exception):
+    pass
+
+
 def main() -> None:
     rng = random.Random(2)
+    fail = os.environ.get("VAPI_FAIL") == "1"
+    lose_pages = os.environ.get("VAPI_LOST_PAGES") == "1"
     with IngestClient() as client:
-        with client.run("vapi-sync", trigger="cron") as run:
-            run.step("START")
-            run.log.info("Starting VAPI synchronization")
-            run.step("FETCH")
-            calls = fetch_calls(rng)
-            run.count(records_fetched=len(calls), api_cost=0.0125)
-            run.log.info("Fetched %d calls", len(calls), extra={"count": len(calls)})
-            run.step("SAVE")
-            for page in range(0, len(calls), 50):
-                chunk = calls[page : page + 50]
-                run.count(records_inserted=len(chunk))
-                run.log.info("saved page", extra={"offset": page, "count": len(chunk)})
-            run.step("END")
-            run.log.info("Sync completed")
+        calls = fetch_calls(rng)
+        try:
+            with client.run("vapi-sync", trigger="cron") as run:
+                run.step("START")
+                run.log.info("Starting VAPI synchronization")
+                run.step("FETCH")
+                run.count(records_fetched=len(calls), api_cost=0.0125)
+                run.log.info("Fetched %d calls", len(calls), extra={"count": len(calls)})
+                run.step("SAVE")
+                for page in range(0, len(calls), 50):
+                    chunk = calls[page : page + 50]
+                    if fail and page == 100:
+                        raise SaveTimeout(f"insert of calls {page}-{page + len(chunk)} timed out")
+                    run.count(records_inserted=len(chunk))
+                    if lose_pages:
+                        run.next_seq()  # the line's number, taken as if it had been sent
+                    else:
+                        run.log.info("saved page", extra={"offset": page, "count": len(chunk)})
+                run.step("END")
+                run.log.info("Sync completed")
+        except SaveTimeout:
+            pass  # the run is marked failed, with the error; the analysis runs all the same
 
         with client.run("qci-analysis", trigger="cron") as run:
             run.step("START")

@@ -5,6 +5,10 @@ error.
     INGESTD_URL=... INGESTD_TOKEN=... python examples/file_import.py
 
 Afterwards: GET /v1/runs?job=import&attr.import_type=backup.
+
+IMPORT_DAY=2025-06-28 imports that day's backup file instead, and BAD_GAMES=g17,g23,g31 names
+the bad records in it (default g17): two named imports to compare with
+GET /v1/runs/{id}/compare?with=<run_id> (docs/recipes.md).
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ import tempfile
 from ingestd_client import IngestClient
 
 
-def write_sample(path: str) -> None:
+def write_sample(path: str, bad: set[str]) -> None:
     games = [{"game": f"g{n}", "results": [n, n + 1, n + 2]} for n in range(40)]
-    games[17] = {"game": "g17", "results": "not-a-list"}
+    for game in games:
+        if game["game"] in bad:
+            game["results"] = "not-a-list"
     with open(path, "w", encoding="utf-8") as fh:
         json.dump({"_metadata": {"filename": os.path.basename(path)}, "games": games}, fh)
 
 
 def main() -> None:
     folder = tempfile.mkdtemp(prefix="ingestd-example-")
-    path = os.path.join(folder, "numwatch-backup-2025-06-27.json")
-    write_sample(path)
+    day = os.environ.get("IMPORT_DAY", "2025-06-27")
+    path = os.path.join(folder, f"numwatch-backup-{day}.json")
+    write_sample(path, set(os.environ.get("BAD_GAMES", "g17").split(",")))
     size = os.path.getsize(path)
     with IngestClient() as client:
         attrs = {"filename": os.path.basename(path), "import_type": "backup"}

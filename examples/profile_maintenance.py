@@ -4,11 +4,16 @@ or Warning, the edited fields kept as the run's result.
     INGESTD_URL=http://127.0.0.1:8080 INGESTD_TOKEN=... python examples/profile_maintenance.py
 
 Afterwards: GET /v1/runs?job=profile-maintenance, GET /v1/stats/by?attr=profile_id.
+
+PASSWORD_FIXED=1 gives profile 2 its right password, so its update succeeds: run once with it,
+then once without, and GET /v1/runs/{id}/compare answers why it failed when it worked before
+(docs/recipes.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from ingestd_client import IngestClient
@@ -45,6 +50,8 @@ def maintain(profile: dict, content: dict[str, str]) -> dict[str, str]:
 
 
 def main() -> None:
+    if os.environ.get("PASSWORD_FIXED") == "1":
+        PROFILES[1]["password"] = "ok"
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     with IngestClient() as client:
         logging.getLogger().addHandler(client.handler())

@@ -120,6 +120,77 @@ def test_file_import(ingestd: Any, tmp_path: Path) -> None:
     assert run["counters"]["games_created"] == 39 and run["counters"]["records_failed"] == 1
 
 
+def seq_figures(ingestd: IngestdProcess, run_id: uuid.UUID) -> tuple[int, int]:
+    def probe() -> tuple[int, int] | None:
+        [row] = ingestd.query("SELECT seq_max, seq_count FROM runs WHERE run_id = $1", run_id)
+        return (row["seq_max"], row["seq_count"]) if row["seq_max"] is not None else None
+
+    figures = wait_until(probe, what="the run's numbered lines")
+    assert figures is not None
+    return figures
+
+
+# docs/recipes.md takes its "why did it fail, is it complete" answers from runs the examples
+# make when told to: each flag below makes the run its recipe asks about.
+
+
+def test_profile_maintenance_with_the_password_fixed_updates_profile_2(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    script = str(EXAMPLES / "profile_maintenance.py")
+    run_example(ingestd, tmp_path, sys.executable, script, PASSWORD_FIXED="1")
+    runs = finished_runs(ingestd, "profile-maintenance", 3)
+    assert [r["status"] for r in runs] == ["success", "success", "warning"]
+
+
+def test_atm_retrieval_with_lost_terminals_leaves_a_gap(ingestd: Any, tmp_path: Path) -> None:
+    script = str(EXAMPLES / "atm_retrieval.py")
+    run_example(ingestd, tmp_path, sys.executable, script, LOST_TERMINALS="ATM-09,ATM-10")
+    [run] = finished_runs(ingestd, "atm-retrieval", 1)
+    assert run["counters"]["terminal_details_processed"] == 14
+    seq_max, seq_count = seq_figures(ingestd, run["run_id"])
+    assert seq_count == seq_max + 1 - 2
+    wait_until(lambda: len(log_rows(ingestd, run["run_id"])) == seq_count, what="the logs")
+    terminals = {
+        json.loads(r["attrs"] or "{}").get("terminal_id") for r in log_rows(ingestd, run["run_id"])
+    }
+    assert {"ATM-08", "ATM-11"} <= terminals and not terminals & {"ATM-09", "ATM-10"}
+
+
+def test_cron_sync_failing_marks_vapi_sync_failed_and_still_analyses(
+    ingestd: Any, tmp_path: Path
+) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "cron_sync.py"), VAPI_FAIL="1")
+    [sync] = finished_runs(ingestd, "vapi-sync", 1)
+    assert sync["status"] == "failed" and sync["step"] == "SAVE"
+    assert sync["counters"]["records_inserted"] == 100
+    [qci] = finished_runs(ingestd, "qci-analysis", 1)
+    assert qci["status"] == "success"
+
+
+def test_cron_sync_with_lost_pages_leaves_a_gap(ingestd: Any, tmp_path: Path) -> None:
+    script = str(EXAMPLES / "cron_sync.py")
+    run_example(ingestd, tmp_path, sys.executable, script, VAPI_LOST_PAGES="1")
+    [sync] = finished_runs(ingestd, "vapi-sync", 1)
+    assert sync["status"] == "success" and sync["counters"]["records_inserted"] == 120
+    assert seq_figures(ingestd, sync["run_id"]) == (5, 3)  # lines 2-4 lost
+
+
+def test_backup_job_slow_retries_four_times(ingestd: Any, tmp_path: Path) -> None:
+    run_example(ingestd, tmp_path, sys.executable, str(EXAMPLES / "backup_job.py"), BACKUP_SLOW="1")
+    [run] = finished_runs(ingestd, "nightly-backup", 1)
+    assert run["status"] == "success" and run["counters"]["retries"] == 4
+
+
+def test_file_import_of_another_day_with_more_bad_games(ingestd: Any, tmp_path: Path) -> None:
+    script = str(EXAMPLES / "file_import.py")
+    env = {"IMPORT_DAY": "2025-06-28", "BAD_GAMES": "g17,g23,g31"}
+    run_example(ingestd, tmp_path, sys.executable, script, **env)
+    [run] = finished_runs(ingestd, "import", 1)
+    assert run["attrs"]["filename"] == "numwatch-backup-2025-06-28.json"
+    assert run["counters"]["records_failed"] == 3 and run["counters"]["games_created"] == 37
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_node_client(ingestd: Any, tmp_path: Path) -> None:
     done = run_example(ingestd, tmp_path, "node", str(EXAMPLES / "node_client.mjs"))
