@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
@@ -135,3 +136,33 @@ async def test_every_documented_query_parameter_is_accepted(server: Served) -> N
                 if answer.status == 400:
                     problem = await answer.json()
                     assert "unknown parameter" not in problem.get("detail", ""), (path, name)
+
+
+def _examples(node: Any) -> Any:
+    """(schema, example) for every example in the document: a media type's named examples and
+    a schema's `examples` list."""
+    if isinstance(node, dict):
+        if isinstance(node.get("schema"), dict) and isinstance(node.get("examples"), dict):
+            for example in node["examples"].values():
+                yield node["schema"], example["value"]
+        elif isinstance(node.get("examples"), list) and ("$ref" in node or "type" in node):
+            schema = {key: value for key, value in node.items() if key != "examples"}
+            for example in node["examples"]:
+                yield schema, example
+        for value in node.values():
+            yield from _examples(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _examples(value)
+
+
+def test_every_example_matches_its_schema() -> None:
+    examples = list(_examples(DOCUMENT["paths"])) + list(_examples(DOCUMENT["components"]))
+    shown = {repr(schema) for schema, _ in examples}
+    # The answers docs/recipes.md shows have examples: the comparison and log completeness.
+    assert "{'$ref': '#/components/schemas/RunComparison'}" in shown
+    assert "{'$ref': '#/components/schemas/LogCompleteness'}" in shown
+    for schema, example in examples:
+        validator = Draft202012Validator({**schema, "components": DOCUMENT["components"]})
+        errors = [error.message for error in validator.iter_errors(example)]
+        assert not errors, f"{example!r} against {schema!r}: {errors}"

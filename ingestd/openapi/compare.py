@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingestd.ingest.vocab import LEVELS
+from ingestd.openapi.examples import COMPARISON
 from ingestd.read.compare import USUAL_RUNS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -211,7 +212,17 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The comparison",
-                    "content": {"application/json": {"schema": _ref("RunComparison")}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("RunComparison"),
+                            "examples": {
+                                "failed": {
+                                    "summary": "A failed sync beside its last success",
+                                    "value": COMPARISON,
+                                }
+                            },
+                        }
+                    },
                 },
                 **{str(code): _PROBLEM for code in (400, 401, 403, 404)},
             },

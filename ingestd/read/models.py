@@ -46,6 +46,27 @@ class LogCompleteness(msgspec.Struct):
     ]
 
 
+#: The states of log_completeness, for the OpenAPI document: as docs/recipes.md shows them.
+COMPLETENESS_EXAMPLES: list[dict[str, Any]] = [
+    {"state": "complete", "received": 20, "expected": 20, "missing": 0, "gaps": []},
+    {
+        "state": "missing",
+        "received": 18,
+        "expected": 20,
+        "missing": 2,
+        "gaps": [[12, 13]],
+    },
+    {"state": "missing", "received": 3, "expected": 6, "missing": 3, "gaps": None},
+    {
+        "state": "unknown",
+        "received": 0,
+        "expected": None,
+        "missing": None,
+        "gaps": None,
+    },
+]
+
+
 class Run(msgspec.Struct):
     run_id: Uuid
     job: Annotated[str | None, Meta(description="null until an event names it.")]
@@ -62,7 +83,7 @@ class Run(msgspec.Struct):
     attrs: JsonObject | None
     log_counts: LevelCounts
     last_event_at: Stamp | None
-    log_completeness: LogCompleteness
+    log_completeness: Annotated[LogCompleteness, Meta(examples=COMPLETENESS_EXAMPLES)]
 
 
 class Log(msgspec.Struct):
