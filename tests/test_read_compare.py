@@ -255,3 +255,24 @@ async def test_unknown_runs_are_404_and_bad_parameters_400(crafted: Crafted) -> 
     assert "last_success" in await bad(server, f"v1/runs/{f}/compare", "with", **{"with": "prev"})
     await bad(server, f"v1/runs/{f}/compare", "limit", limit="3")
     await bad(server, "v1/runs/not-a-uuid/compare", "run_id")
+
+
+async def test_a_run_that_ended_in_a_warning_is_a_last_success(crafted: Crafted) -> None:
+    # A job whose good runs all end in `warning` (some records skipped): its failure is set
+    # beside the newest of them, and they make its usual ranges, as they count as successes
+    # in every figure.
+    now = datetime.now(UTC).replace(microsecond=0)
+    warned, newer, failed = rid(), rid(), rid()
+    await send(
+        crafted.server,
+        _run(warned, "warned-job", now - timedelta(minutes=90), 50, "warning"),
+        _run(newer, "warned-job", now - timedelta(minutes=60), 70, "warning"),
+        _run(failed, "warned-job", now - timedelta(minutes=30), 5, "failed"),
+    )
+    answer = await get(crafted.server, f"v1/runs/{failed}/compare")
+    assert answer["with"]["run_id"] == newer
+    assert answer["with_reason"] == "last_success"
+    assert answer["usual_window"]["runs"] == 2
+    assert answer["summary"] == [
+        f"took 5 s, usually 51 s{DASH}2 min (1 min 10 s in the last success)"
+    ]

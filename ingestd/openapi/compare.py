@@ -75,7 +75,7 @@ SCHEMAS: dict[str, Any] = {
             "with": _or_null("RunBrief"),
             "with_reason": {
                 "enum": ["last_success", "requested"],
-                "description": "last_success: the job's last success before the run; "
+                "description": "last_success: the job's last success (or warning) before the run; "
                 "requested: the run named by `with=` (of any job).",
             },
             "usual_window": {

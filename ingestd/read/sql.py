@@ -111,7 +111,7 @@ RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = $1"
 # The job's last success that started before the run (ties on started_at broken by run_id).
 COMPARE_LAST_SUCCESS = f"""
 SELECT {RUN_COLUMNS} FROM runs
-WHERE job = $1 AND status = 'success' AND (started_at, run_id) < ($2, $3::uuid)
+WHERE job = $1 AND status IN ('success', 'warning') AND (started_at, run_id) < ($2, $3::uuid)
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 1
 """
 # The window of the job's usual ranges: its newest successful runs, the run itself left out.
@@ -120,7 +120,7 @@ COMPARE_USUAL = """
 SELECT duration_ms, counters::text AS counters, small_attrs::text AS attrs, n_trace, n_debug,
        n_info, n_success, n_warning, n_error, n_critical
 FROM runs
-WHERE job = $1 AND status = 'success' AND run_id <> $2::uuid
+WHERE job = $1 AND status IN ('success', 'warning') AND run_id <> $2::uuid
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $3
 """
 # The lines of one or two runs, read once: per run, how many; per run and step, its first
