@@ -106,6 +106,23 @@ def test_a_runs_lines_are_numbered_from_zero_however_they_are_logged(
     assert seqs["the other run's first"] == (other.run_id, 0)
 
 
+def test_a_runs_finish_says_how_many_lines_it_numbered_so_a_lost_tail_shows(
+    ingestd: Any, client: IngestClient
+) -> None:
+    with client.run("tail") as run:
+        for n in range(3):
+            run.log.info("line %d", n)
+        run.next_seq(), run.next_seq()  # two more lines numbered, lost before the queue
+    client.log("after the finish", run=run)  # outside the count: not numbered
+    assert client.flush(10)
+    [row] = ingestd.query(
+        "SELECT seq_max, seq_count FROM runs WHERE run_id = $1", uuid.UUID(run.run_id)
+    )
+    assert (row["seq_max"], row["seq_count"]) == (4, 3)  # 5 lines, 3 arrived
+    [late] = ingestd.query("SELECT seq FROM logs WHERE message = 'after the finish'")
+    assert late["seq"] is None
+
+
 def test_run_warning_ends_the_run_with_status_warning(ingestd: Any, client: IngestClient) -> None:
     with client.run("profile-maintenance", attrs={"profile_id": 3}) as run:
         run.warning("headline too long, truncated", field="headline")

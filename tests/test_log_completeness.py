@@ -101,3 +101,67 @@ async def test_a_bad_seq_is_refused_and_its_neighbours_kept(empty: Served) -> No
     assert [r["index"] for r in body["rejected"]] == [1, 2, 3, 4]
     assert all("seq must be a whole number" in r["error"] for r in body["rejected"])
     assert body["accepted"] == 1
+
+
+async def test_lines_lost_at_the_end_read_as_missing_when_the_finish_counts_them(
+    empty: Served,
+) -> None:
+    run_id = rid()
+    await send(empty, run_event(run_id, job="seqd", status="running"))
+    await send(empty, *(line(run_id, n) for n in range(97)))  # 98, 99 and 100 never came
+    await send(empty, run_event(run_id, status="success", log_lines=100))
+    assert await completeness(empty, run_id) == {
+        "state": "missing", "received": 97, "expected": 100, "missing": 3, "gaps": [[97, 99]],
+    }  # fmt: skip
+    assert await missing_runs(empty) == 1
+    # The finish replayed from a spool, then the lost lines: counted once, the run complete.
+    await send(empty, run_event(run_id, status="success", log_lines=100))
+    await send(empty, *(line(run_id, n) for n in (97, 98, 99)))
+    assert (await completeness(empty, run_id))["state"] == "complete"
+    assert await missing_runs(empty) == 0
+
+
+async def test_a_finish_counting_no_lines_or_lines_none_of_which_came(empty: Served) -> None:
+    silent, lost = rid(), rid()
+    await send(empty, run_event(silent, job="seqd", status="success", log_lines=0))
+    await send(empty, run_event(lost, job="seqd", status="failed", log_lines=5))
+    assert await completeness(empty, silent) == {
+        "state": "complete", "received": 0, "expected": 0, "missing": 0, "gaps": [],
+    }  # fmt: skip
+    assert await completeness(empty, lost) == {
+        "state": "missing", "received": 0, "expected": 5, "missing": 5, "gaps": [[0, 4]],
+    }  # fmt: skip
+
+
+async def test_the_rest_finish_takes_log_lines_and_refuses_a_bad_one(empty: Served) -> None:
+    run_id = rid()
+    await send(empty, run_event(run_id, job="seqd", status="running"), line(run_id, 0))
+    for bad_value in (-1, "3", 2**31, True, 1.5):
+        async with empty.http.post(
+            f"v1/runs/{run_id}/finish",
+            json={"status": "success", "log_lines": bad_value},
+            headers=read_helpers.INGEST_ONLY,
+        ) as answer:
+            assert answer.status == 400, bad_value
+            assert answer.content_type == "application/problem+json"
+            assert "log_lines" in (await answer.json())["detail"]
+    async with empty.http.post(
+        f"v1/runs/{run_id}/finish",
+        json={"status": "success", "log_lines": 2},
+        headers=read_helpers.INGEST_ONLY,
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    assert (await completeness(empty, run_id))["gaps"] == [[1, 1]]
+
+
+async def test_a_lines_seq_is_shown_in_the_logs_of_the_run_and_in_all_logs(empty: Served) -> None:
+    run_id = rid()
+    await send(empty, line(run_id, 1), line(run_id, 0), {"message": "plain", "run_id": run_id})
+    run_logs = (await get(empty, f"v1/runs/{run_id}/logs"))["items"]
+    assert {log["message"]: log["seq"] for log in run_logs} == {
+        "line 1": 1, "line 0": 0, "plain": None,
+    }  # fmt: skip
+    logs = (await get(empty, "v1/logs", run_id=run_id))["items"]
+    assert sorted((log["seq"] is None, log["seq"]) for log in logs) == [
+        (False, 0), (False, 1), (True, None),
+    ]  # fmt: skip

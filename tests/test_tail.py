@@ -322,3 +322,13 @@ async def test_bad_filters_are_400_before_streaming(empty: Served) -> None:
     await bad(empty, "v1/tail", "run_id", run_id="x")
     await bad(empty, "v1/tail", "limit", limit="5")
     await bad(empty, "v1/tail", "q", q="  ")
+
+
+async def test_a_lines_seq_is_in_the_stream_null_when_not_sent(empty: Served, tail: Any) -> None:
+    stream = await tail(job="numbered")
+    run_id = rid()
+    await send(empty, {"job": "numbered", "run_id": run_id, "message": "first", "seq": 0},
+               {"job": "numbered", "run_id": run_id, "message": "no number"})  # fmt: skip
+    first, second = await stream.logs(2, wait_s=5.0)
+    assert (first["message"], first["seq"]) == ("first", 0)
+    assert (second["message"], second["seq"]) == ("no number", None)

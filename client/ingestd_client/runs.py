@@ -129,8 +129,9 @@ class Run:
 
     def next_seq(self) -> int | None:
         """The number of the run's next log line; None in a forked child, whose numbers
-        would repeat its parent's (its lines go unnumbered)."""
-        if os.getpid() != self._pid:
+        would repeat its parent's (its lines go unnumbered), or once the run is finished
+        (its finish has said how many lines there were)."""
+        if self.finished or os.getpid() != self._pid:
             return None
         return next(self._seq)
 
@@ -183,11 +184,19 @@ class Run:
                 event["progress"] = 100 if final == "success" else self._progress
             if self.current_step is not None:
                 event["step"] = self.current_step
+            # The lines numbered so far (taking the next number, which no line gets), so
+            # ingestd sees lines lost at the end of the run, not only in between.
+            lines = next(self._seq) if os.getpid() == self._pid else None
         if self._result:
             event["result"] = json_safe(self._result)
         if self._error is not None:
             event["error"] = self._error
         self.status = final
+        if lines is not None:
+            # An event of its own: an ingestd older than log_lines refuses it (unknown field)
+            # and still takes the finish.
+            count = {"kind": "run", "run_id": self.run_id, "job": self.job, "log_lines": lines}
+            self.client.put_event(count)
         self.client.put_event(event)
         _open.pop(self.run_id, None)
         self.client.run_closed(self)

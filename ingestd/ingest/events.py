@@ -74,7 +74,7 @@ _LOOSE_NAMESPACE = uuid.UUID("5f0c2b2e-6a43-4f0e-9d1c-2f1b0f6c7a10")
 #: What text and jsonb refuse: NUL, and surrogates (a str holding them is not UTF-8).
 _RUN_FIELDS = frozenset(
     {"kind", "run_id", "job", "status", "trigger", "started_at", "finished_at", "progress",
-     "step", "counters", "result", "error", "attrs", "ts"}
+     "step", "counters", "result", "error", "attrs", "ts", "log_lines"}
 )  # fmt: skip
 
 
@@ -106,6 +106,8 @@ class RunEvent:
     result: str | None = None
     error: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: How many log lines the run numbered (seq 0 to log_lines - 1), as its finish says.
+    log_lines: int | None = None
 
 
 Event = LogRow | RunEvent
@@ -347,6 +349,12 @@ def parse_run(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Run
             if type(value) not in (int, float) or not 0 <= value <= 100:
                 raise EventError(f"progress must be a number from 0 to 100, not {_show(value)}")
             event.progress = float(value)
+        elif key == "log_lines":
+            if type(value) is not int or not 0 <= value <= MAX_SEQ:
+                raise EventError(
+                    f"log_lines must be a whole number from 0 to {MAX_SEQ}, not {_show(value)}"
+                )
+            event.log_lines = value
         elif key == "counters":
             event.counters = _counters(_dump(value, "counters", limits)[1])
         elif key == "attrs":

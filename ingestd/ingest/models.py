@@ -121,6 +121,17 @@ class LogEvent(msgspec.Struct, omit_defaults=True):
     ] = UNSET
 
 
+LogLines = Annotated[
+    int,
+    Meta(
+        ge=0,
+        le=MAX_SEQ,
+        description="How many log lines the run numbered (seq 0 to log_lines - 1), sent with "
+        "its finish: lines lost at the end of the run then read as missing.",
+    ),
+]
+
+
 class RunEvent(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     """A change to a run; applied in the order received."""
 
@@ -138,6 +149,7 @@ class RunEvent(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     result: Maybe[JsonObject] = UNSET
     error: Maybe[ErrorIn] = UNSET
     attrs: Maybe[Annotated[JsonObject, Meta(description="Merged key by key.")]] = UNSET
+    log_lines: Maybe[LogLines] = UNSET
 
 
 class Rejected(msgspec.Struct):
@@ -186,6 +198,7 @@ class RunFinish(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     step: Maybe[Step] = UNSET
     progress: Maybe[Progress] = UNSET
     attrs: Maybe[JsonObject] = UNSET
+    log_lines: Maybe[LogLines] = UNSET
 
 
 def field_names(struct: type[msgspec.Struct]) -> frozenset[str]:

@@ -59,7 +59,9 @@ class RunChange:
     error: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     log_counts: list[int] = field(default_factory=lambda: [0] * len(LEVEL_NAMES))
-    #: Of the batch's lines numbered by their sender (seq): the highest, and how many.
+    #: Of the batch's lines numbered by their sender (seq): the highest, and how many. A
+    #: finish's log_lines raises seq_max to the last line the run sent, so lines lost at
+    #: the end read as missing; -1 for a run that sent none.
     seq_max: int | None = None
     seq_count: int = 0
 
@@ -83,6 +85,10 @@ class RunChange:
                 setattr(self, name, value)
         self.counters.update(event.counters)
         self.attrs.update(event.attrs)
+        if event.log_lines is not None:
+            last = event.log_lines - 1
+            if self.seq_max is None or last > self.seq_max:
+                self.seq_max = last
 
 
 def fold_runs(run_events: list[RunEvent], logs: list[LogRow]) -> dict[str, RunChange]:

@@ -8,8 +8,9 @@ only when the figures show a gap.
 A run that is not finished yet says "receiving" rather than "complete": the lines after the
 highest seq so far may still come, and a gap may still be filled (a client replaying its
 spool). A gap in a running run is reported as "missing" all the same: it is what is known
-now. Lines lost after the last one that arrived (the tail) cannot be seen: nothing says how
-many there were.
+now. Lines lost after the last one that arrived (the tail) are seen when the run's finish
+says how many lines it sent (log_lines): the writer raises seq_max to log_lines - 1 (-1 for
+none), so the lines expected are the more of the two. A finish without it cannot tell.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from ingestd.read.db import ReadDb
 MAX_GAPS = 10
 
 # The run's distinct seqs, by the primary key (run_id, ...) of each partition; -1 before
-# them all, so a gap at the start is found like any other.
+# them all and the count expected ($3) after them, so a gap at the start or at the end (the
+# tail its finish announced) is found like any other.
 RUN_GAPS = """
 WITH numbered AS (
     SELECT DISTINCT seq FROM logs WHERE run_id = $1::uuid AND seq IS NOT NULL
 ), steps AS (
     SELECT seq, lead(seq) OVER (ORDER BY seq) AS next
-    FROM (SELECT seq FROM numbered UNION ALL SELECT -1) AS s
+    FROM (SELECT seq FROM numbered UNION ALL SELECT -1 UNION ALL SELECT $3::integer) AS s
 )
 SELECT (SELECT count(*) FROM numbered) AS received,
        ARRAY(SELECT ARRAY[seq + 1, next - 1] FROM steps WHERE next > seq + 1
@@ -67,7 +69,7 @@ async def with_gaps(db: ReadDb, row: asyncpg.Record) -> dict[str, Any]:
     answer = completeness(row)
     if answer["expected"] is None or answer["missing"] == 0:
         return answer
-    found = await db.fetchrow(RUN_GAPS, row["run_id"], MAX_GAPS)
+    found = await db.fetchrow(RUN_GAPS, row["run_id"], MAX_GAPS, answer["expected"])
     assert found is not None  # an aggregate always gives one row
     received = found["received"]
     if answer["missing"] is not None and received != answer["received"]:

@@ -29,13 +29,19 @@ NextCursor = Annotated[
 class LogCompleteness(msgspec.Struct):
     """Whether every log line the run's sender numbered (`seq`) arrived. `unknown`: no
     line was numbered; `receiving`: none missing so far, the run is not finished; `complete`:
-    none missing, the run is finished; `missing`: some lines between 0 and the highest seq
-    received are not stored (a running run's gap may still be filled by a replay). Lines lost
-    after the highest seq received cannot be seen."""
+    none missing, the run is finished; `missing`: some lines between 0 and the last one
+    expected are not stored (a running run's gap may still be filled by a replay). Lines lost
+    at the end are seen when the run's finish said how many it sent (`log_lines`)."""
 
     state: Literal["complete", "receiving", "missing", "unknown"]
     received: Annotated[int, Meta(description="Numbered lines stored, each seq once.")]
-    expected: Annotated[int | None, Meta(description="The highest seq received, plus one.")]
+    expected: Annotated[
+        int | None,
+        Meta(
+            description="The highest seq received plus one, or the finish's log_lines "
+            "when that is more."
+        ),
+    ]
     missing: Annotated[int | None, Meta(description="expected - received; null if unknown.")]
     gaps: Annotated[
         list[Annotated[list[int], Meta(min_length=2, max_length=2)]] | None,
@@ -102,6 +108,10 @@ class Log(msgspec.Struct):
     fingerprint: Annotated[
         str | None,
         Meta(description="Groups error messages that differ only in numbers, ids, paths."),
+    ]
+    seq: Annotated[
+        int | None,
+        Meta(description="The line's number in its run, as sent (see LogEvent); null if none."),
     ]
 
 

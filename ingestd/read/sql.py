@@ -71,7 +71,7 @@ SELECT {RUN_COLUMNS} FROM runs {{where}} ORDER BY runs.started_at DESC, runs.run
 
 LOG_COLUMNS = """
     id, ts, received_at, levelno, job, run_id::text, step, message, attrs::text, source::text,
-    error::text, fingerprint
+    error::text, fingerprint, seq
 """
 LOG_JOB = "job = $?"
 LOG_RUN = "run_id = $?::uuid"

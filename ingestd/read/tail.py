@@ -23,7 +23,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ingestd.ingest.events import JOB, LEVELNO, RUN_ID, TS, LogRow
+from ingestd.ingest.events import JOB, LEVELNO, RUN_ID, SEQ, TS, LogRow
 from ingestd.ingest.vocab import level_name
 from ingestd.read.views import shown_run_id
 
@@ -117,6 +117,7 @@ def tail_view(row: LogRow) -> dict[str, Any]:
         "source": _fragment(row[SOURCE]),
         "error": _fragment(row[ERROR]),
         "fingerprint": row[FINGERPRINT],
+        "seq": row[SEQ],
     }
 
 

@@ -65,4 +65,5 @@ def log_view(row: asyncpg.Record) -> dict[str, Any]:
         "source": _fragment(row["source"]),
         "error": _fragment(row["error"]),
         "fingerprint": row["fingerprint"],
+        "seq": row["seq"],
     }
