@@ -88,3 +88,30 @@ async def test_the_jobs_page_shows_stuck_missed_waiting_schedule_and_window(
     await expect(rows(page).nth(0)).to_have_attribute("data-job", "etl")
     await expect(rows(page).nth(2)).to_have_attribute("data-job", "nightly")
     await shoot(page, f"jobs-stuck-missed-waiting-{name}")
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_the_run_page_shows_a_missed_slot_as_missed_not_as_a_failed_run(
+    watched: Served, tabs_on: Callable[[Served], Tabs], name: str, viewport: ViewportSize
+) -> None:
+    missed = await watched.db.fetchval("SELECT run_id::text FROM runs WHERE missed")
+    tabs = tabs_on(watched)
+    page = await tabs.open(f"/#/run/{missed}", viewport=viewport)
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    head = page.locator(".run-head")
+    await expect(head.locator("h1 [data-status]")).to_have_text("missed")
+    await expect(head.locator(".missed-slot")).to_contain_text("This slot was missed")
+    await expect(head.locator(".missed-slot")).to_contain_text("It was due")
+    await expect(head.locator(".missed-slot")).to_contain_text("ago)")
+    await expect(head).to_contain_text("did not run")
+    await expect(head).not_to_contain_text("0 ms")
+    await expect(head.locator("[data-status='failed']")).to_have_count(0)
+    await expect(page.locator(".run-changes")).to_be_hidden()
+    await expect(page).to_have_title("heartbeat · missed · ingestd")
+    await shoot(page, f"run-missed-{name}")
+
+    # The runs list says the same of it.
+    await page.goto(page.url.split("#")[0] + "#/runs?job=heartbeat")
+    row = page.locator(f"tr[data-run-id='{missed}']")
+    await expect(row.locator("[data-status]")).to_have_text("missed")
+    await expect(row).to_contain_text("did not run")

@@ -5,6 +5,7 @@ import {
   FINAL, LEVELS, ago, fmtDuration, fmtNumber, fmtTime, h, href, json,
   levelBadge, message, progressBar, replaceKeepingFocus, statusBadge,
 } from "./dom.js";
+import { shownStatus } from "./jobs.js";
 import { runLogs } from "./runlogs.js";
 
 export function mount(root, ctx) {
@@ -44,7 +45,8 @@ export function mount(root, ctx) {
       shownRun = key;
       renderHead();
       // The run page stands without the comparison: its failure is reported, not fatal.
-      if (FINAL.has(run.status)) await loadChanges().catch(ctx.report);
+      // A missed slot never ran: there is nothing to compare.
+      if (FINAL.has(run.status) && shownStatus(run) !== "missed") await loadChanges().catch(ctx.report);
     }
     if (FINAL.has(run.status)) {
       logs.stopTail();
@@ -57,6 +59,10 @@ export function mount(root, ctx) {
   }
 
   function renderHead() {
+    if (shownStatus(run) === "missed") {
+      renderMissed();
+      return;
+    }
     ctx.title(`${run.job ?? "Run"} · ${run.status.replaceAll("_", " ")}`);
     const final = FINAL.has(run.status);
     const meta = [
@@ -88,6 +94,27 @@ export function mount(root, ctx) {
         .map((l) => h("span", { class: "count" }, levelBadge(l), ` ${run.log_counts[l]}`)))),
       Object.keys(run.attrs || {}).length
         ? h("details", { class: "attrs" }, h("summary", {}, "Attributes"), json(run.attrs)) : null,
+    );
+  }
+
+  // The monitor records a missed slot as a failed 0 ms run: shown as what it is, a slot
+  // that came and went with no run, and when it was due.
+  function renderMissed() {
+    ctx.title(`${run.job ?? "Run"} · missed`);
+    const due = run.started_at;
+    replaceKeepingFocus(head,
+      h("p", { class: "crumbs" }, h("a", { href: href("runs", "", { job: run.job }) }, `← ${run.job ?? "all"} runs`)),
+      h("h1", {}, run.job ?? "(no job)", " ", statusBadge("missed")),
+      h("p", { class: "notice missed-slot", role: "status" },
+        "This slot was missed: no run started in time. It was due ", fmtTime(due), " (", ago(due),
+        "). Missed slots are left out of the job's success rate and durations."),
+      h("dl", { class: "meta" }, [
+        ["Run", h("code", {}, run.run_id)],
+        ["Status", statusBadge("missed")],
+        ["Due", [fmtTime(due), " (", ago(due), ")"]],
+        ["Trigger", run.trigger ?? "–"],
+        ["Duration", "did not run"],
+      ].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     );
   }
 
