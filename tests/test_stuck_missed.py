@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from ingestd.monitoring.webhooks import Target
 from tests.conftest import Served
 from tests.monitor_helpers import (
@@ -150,3 +152,43 @@ async def test_a_scheduled_job_that_never_ran_is_waiting_with_its_next_due(
     assert listed["often"]["health"] == "waiting"
     assert listed["often"]["due_at"] is None
     assert await alerts(server) == []
+
+
+async def job_rules(server: Served, job: str) -> list[str]:
+    async with server.http.get(f"v1/jobs/{job}", headers=FRESH) as answer:
+        assert answer.status == 200, await answer.text()
+        return list((await answer.json())["alerts"]["rules"])
+
+
+async def test_a_rules_list_saved_before_stuck_existed_gets_stuck_alerts_one_saved_since_not(
+    server_factory: Factory, receiver: Receiver
+) -> None:
+    server = await watched(server_factory, receiver)
+    t0 = freeze(server)
+    before_stuck = ["failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly"]
+    await put_job(server, "legacy")
+    # As an ingestd without the stuck rule stored it: every rule it had, listed.
+    await server.db.execute(
+        "UPDATE jobs SET alerts = $1::jsonb WHERE job = 'legacy'",
+        orjson.dumps({"webhooks": [], "apprise": [], "global_webhooks": True,
+                      "rules": before_stuck, "failures_in_a_row": 3}).decode(),
+    )  # fmt: skip
+    # Saved now, with stuck known and left out: the user turned it off.
+    await put_job(server, "chosen", alerts={"rules": before_stuck})
+    assert "stuck" in await job_rules(server, "legacy")
+    assert "stuck" not in await job_rules(server, "chosen")
+
+    legacy = run("legacy", t0, status="running", seconds=None)
+    chosen = run("chosen", t0, status="running", seconds=None)
+    await send(server, legacy, chosen)
+    advance(server, minutes=61)  # past the default heartbeat: both stuck
+    await tick(server)
+    listed = await jobs(server)
+    assert listed["legacy"]["health"] == listed["chosen"]["health"] == "stuck"
+    assert [a["run_id"] for a in await alerts(server, rule="stuck")] == [legacy["run_id"]]
+
+    # Saved back as read, the legacy job keeps it; saved without it, it is off.
+    await put_job(server, "legacy", alerts={"rules": await job_rules(server, "legacy")})
+    assert "stuck" in await job_rules(server, "legacy")
+    await put_job(server, "legacy", alerts={"rules": before_stuck})
+    assert "stuck" not in await job_rules(server, "legacy")

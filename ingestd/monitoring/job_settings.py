@@ -7,7 +7,7 @@ detection on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -23,6 +23,9 @@ from ingestd.monitoring.webhooks import Target, TargetError, parse_target, store
 RULES = (
     "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly", "stuck"
 )  # fmt: skip
+#: The rules a stored list chose among when it does not say (rules_known): saved before
+#: `stuck` existed.
+_RULES_BEFORE_STUCK = RULES[:6]
 DEFAULT_GRACE = timedelta(minutes=5)
 MAX_WEBHOOKS = 10
 MAX_COUNTER_CHARS = 200
@@ -233,7 +236,7 @@ def from_row(row: asyncpg.Record) -> JobSettings:
         webhooks=tuple(stored_target(w) for w in alerts.get("webhooks", [])),
         apprise=tuple(Target(u, apprise_targets.FORMAT) for u in alerts.get("apprise", [])),
         global_webhooks=alerts.get("global_webhooks", True),
-        rules=frozenset(alerts.get("rules", RULES)),
+        rules=stored_rules(alerts.get("rules", RULES), alerts.get("rules_known")),
         failures_in_a_row=alerts.get("failures_in_a_row", 3),
         anomaly=AnomalySettings(
             enabled=anomaly.get("enabled", True),
@@ -264,7 +267,13 @@ def read_stored(row: asyncpg.Record) -> tuple[JobSettings, list[str]]:
         return Schedule.of(None, row["cron"], row["timezone"] if row["cron"] else None)
 
     def alerts() -> JobSettings:
-        doc = _object(orjson.loads(row["alerts"]), "alerts", _ALERT_FIELDS)
+        doc = orjson.loads(row["alerts"])
+        known = doc.pop("rules_known", None) if isinstance(doc, dict) else None
+        if known is not None and not (
+            isinstance(known, list) and all(isinstance(r, str) for r in known)
+        ):
+            raise SettingsInvalid("alerts.rules_known must be a list of rule names")
+        doc = _object(doc, "alerts", _ALERT_FIELDS)
         webhooks = doc.get("webhooks") or []
         apprise = doc.get("apprise") or []
         if not isinstance(webhooks, list) or not isinstance(apprise, list):
@@ -277,7 +286,7 @@ def read_stored(row: asyncpg.Record) -> tuple[JobSettings, list[str]]:
             webhooks=tuple(stored_target(w) for w in webhooks),
             apprise=tuple(Target(url, apprise_targets.FORMAT) for url in apprise),
             global_webhooks=global_webhooks,
-            rules=rules,
+            rules=stored_rules(rules, known),
             failures_in_a_row=failures,
         )
 
@@ -319,6 +328,15 @@ def row_values(settings: JobSettings) -> tuple[Any, ...]:
         settings.grace,
         settings.max_duration,
         settings.heartbeat_timeout,
-        orjson.dumps(settings.alerts_doc()).decode(),
+        # Stamped with the rules there are now: a rule added later is on for this job.
+        orjson.dumps({**settings.alerts_doc(), "rules_known": list(RULES)}).decode(),
         orjson.dumps(settings.anomaly_doc()).decode(),
     )
+
+
+def stored_rules(rules: Iterable[str], known: Iterable[str] | None) -> frozenset[str]:
+    """A stored list of rules, plus every rule added to ingestd since it was saved: its user
+    chose among the rules they knew (`known`), and a new one (as `stuck` was) is on, as for a
+    job without settings, until the list is saved again without it."""
+    unknown = frozenset(RULES) - frozenset(_RULES_BEFORE_STUCK if known is None else known)
+    return frozenset(rules) | unknown
