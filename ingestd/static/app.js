@@ -5,13 +5,18 @@ import { forgetToken, token } from "./api.js";
 import * as alertsView from "./alerts.js";
 import { h, href, updateTimes } from "./dom.js";
 import * as errors from "./errors.js";
+import * as job from "./job.js";
 import * as jobs from "./jobs.js";
 import * as logs from "./logs.js";
 import * as run from "./run.js";
 import * as runs from "./runs.js";
 import * as stats from "./stats.js";
 
-const VIEWS = { jobs, runs, run, errors, stats, alerts: alertsView, logs };
+const VIEWS = { jobs, runs, run, errors, stats, alerts: alertsView, logs, job };
+// Views that show one thing: without their argument the address means the jobs page.
+const NEEDS_ARG = new Set(["run", "job"]);
+// A view of one thing keeps its list's link highlighted in the navigation.
+const NAV_OF = { run: "runs", job: "jobs" };
 const main = document.getElementById("main");
 const alerts = document.getElementById("alerts");
 const pauseButton = document.getElementById("pause");
@@ -35,7 +40,7 @@ function parseHash(hash = location.hash) {
   const [name, ...rest] = path.split("/").filter(Boolean);
   const arg = decodeURIComponent(rest.join("/"));
   return {
-    name: VIEWS[name] && (name !== "run" || arg) ? name : "jobs",
+    name: VIEWS[name] && (!NEEDS_ARG.has(name) || arg) ? name : "jobs",
     arg,
     params: new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1)),
   };
@@ -69,7 +74,7 @@ function route() {
   generation += 1;
   report(null);
   for (const link of document.querySelectorAll("nav a")) {
-    if (link.dataset.view === name || (name === "run" && link.dataset.view === "runs")) {
+    if (link.dataset.view === (NAV_OF[name] || name)) {
       link.setAttribute("aria-current", "page");
     } else {
       link.removeAttribute("aria-current");

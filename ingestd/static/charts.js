@@ -1,7 +1,7 @@
 // Small SVG charts drawn from API figures. Colours come from CSS classes (themes), and
 // every chart has its numbers in a table beside it for screen readers and the curious.
 
-import { h, fmtDuration, fmtTime } from "./dom.js";
+import { h, fmtDuration, fmtDurationShort, fmtTime } from "./dom.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -106,8 +106,8 @@ function legend(series) {
     series.map(({ label, cls }) => h("li", {}, h("span", { class: `swatch ${cls}` }), label)));
 }
 
-function dataTable(caption, labels, series, format) {
-  const head = h("tr", {}, h("th", { scope: "col" }, "Bucket"),
+function dataTable(caption, labels, series, format, first = "Bucket") {
+  const head = h("tr", {}, h("th", { scope: "col" }, first),
     series.map((se) => h("th", { scope: "col" }, se.label)));
   const rows = labels.map((label, i) => h("tr", {}, h("th", { scope: "row" }, label),
     series.map((se) => h("td", {}, format(se.values[i])))));
@@ -174,6 +174,62 @@ export function lineChart({
   return h("figure", { class: "chart-box" },
     h("figcaption", {}, title), svg, legend(series),
     dataTable(title, labels, rows, (v) => (typeof v === "number" ? yFormat(v) : "–")));
+}
+
+// One job's runs, oldest left, one mark per run (each a link to it): height is duration, colour
+// is outcome; a missed slot is a pale full-height bar (it never ran: not a 0 ms failure); runs
+// above `fence` (the top of the job's usual range) get a ring over their bar.
+// runs: [{run_id, status (as shown), started_at, duration_ms, outlier}], oldest first.
+export function durationHistory({ title, runs, fence, fenceLabel, width = 640, height = 220 }) {
+  const took = runs.filter((r) => r.status !== "missed" && typeof r.duration_ms === "number");
+  const yMax = niceMax(Math.max(1, fence ?? 0, ...took.map((r) => r.duration_ms)));
+  const labels = runs.map((r) => fmtTime(r.started_at).slice(5, 16));
+  const { svg, band, x, y, plotH, pad } = frame({
+    width, height, labels, yMax, title, yFormat: fmtDurationShort,
+  });
+  svg.classList.add("history");
+  runs.forEach((run, i) => {
+    const missed = run.status === "missed";
+    const finished = typeof run.duration_ms === "number";
+    const top = missed || !finished ? pad.top : Math.min(y(run.duration_ms), pad.top + plotH - 2);
+    const what = missed ? "did not run" : finished ? fmtDuration(run.duration_ms) : "not finished";
+    const note = run.outlier ? ` · outlier (above ${fmtDuration(fence)})` : "";
+    const left = x(i) + band * 0.15;
+    svg.append(s("a", { href: `#/run/${run.run_id}`, class: "mark" },
+      s("rect", {
+        class: `bar fill-${run.status}${finished || missed ? "" : " unfinished"}`,
+        x: left.toFixed(1),
+        y: top.toFixed(1),
+        width: Math.max(1, band * 0.7).toFixed(1),
+        height: (pad.top + plotH - top).toFixed(1),
+        "data-status": run.status,
+        "data-outlier": run.outlier ? "true" : null,
+      }, tip(`${run.status.replaceAll("_", " ")} · ${what} · ${fmtTime(run.started_at)}${note}`)),
+      run.outlier
+        ? s("circle", { class: "outlier-mark", cx: (left + band * 0.35).toFixed(1),
+          cy: Math.max(5, top - 6).toFixed(1), r: Math.max(2.5, Math.min(5, band * 0.35)).toFixed(1) })
+        : null));
+  });
+  if (typeof fence === "number") {
+    svg.append(s("line", { class: "fence", x1: pad.left, x2: width - 8, y1: y(fence), y2: y(fence) },
+      tip(`${fenceLabel}: ${fmtDuration(fence)}`)));
+  }
+  const shown = [...new Set(runs.map((r) => r.status))];
+  const keys = [
+    ...shown.map((st) => ({ label: st.replaceAll("_", " "), cls: `fill-${st}` })),
+    ...(typeof fence === "number"
+      ? [{ label: `${fenceLabel}: ${fmtDuration(fence)}`, cls: "swatch-fence" },
+        { label: "outlier: above it", cls: "swatch-outlier" }]
+      : [{ label: fenceLabel, cls: "swatch-none" }]),
+  ];
+  const rows = [
+    { label: "Status", values: runs.map((r) => r.status.replaceAll("_", " ")) },
+    { label: "Duration", values: runs.map((r) => (r.status === "missed" ? "did not run" : fmtDuration(r.duration_ms))) },
+    { label: "Outlier", values: runs.map((r) => (r.outlier ? "outlier" : "")) },
+  ];
+  return h("figure", { class: "chart-box" },
+    h("figcaption", {}, title), svg, legend(keys),
+    dataTable(title, labels, rows, (v) => v, "Run started"));
 }
 
 function formatCount(v) {

@@ -66,7 +66,7 @@ export function mount(root, ctx) {
     return h("tr", { class: `health-row health-${job.health || "unknown"}`, dataset: { job: job.job } },
       h("td", { "data-label": "Health" }, healthBadge(job.health), healthNote(job)),
       h("th", { scope: "row", "data-label": "Job" },
-        h("a", { href: href("runs", "", { job: job.job }), dataset: { focusKey: `job:${job.job}` } },
+        h("a", { href: href("job", job.job), dataset: { focusKey: `job:${job.job}` } },
           job.job ?? "(no job)")),
       h("td", { "data-label": "Schedule", class: "schedule" }, scheduleCell(job)),
       h("td", { "data-label": "Last run" },

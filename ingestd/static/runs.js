@@ -156,7 +156,7 @@ export function runRow(run) {
         "aria-label": `${run.job ?? "run"} ${shown.replaceAll("_", " ")}, open run` },
       statusBadge(shown))),
     h("th", { scope: "row", "data-label": "Job" },
-      h("a", { href: href("runs", "", { job: run.job }) }, run.job ?? "(no job)")),
+      run.job == null ? "(no job)" : h("a", { href: href("job", run.job) }, run.job)),
     h("td", { "data-label": "Started" }, ago(run.started_at)),
     h("td", { "data-label": "Duration" }, shown === "missed" ? "did not run" : final ? fmtDuration(run.duration_ms)
       : h("span", { class: "muted" }, `${fmtDuration(Date.now() - new Date(run.started_at))} so far`)),
