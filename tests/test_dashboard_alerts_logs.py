@@ -110,7 +110,7 @@ async def test_alerts_show_rule_job_text_run_and_each_delivery_and_filter_in_the
     imp = page.locator("tr[data-job='import']")
     await expect(imp.locator("[data-rule]")).to_have_text("failed")
     await expect(imp.locator(".alert-text")).to_contain_text("no such file: calls.csv")
-    await expect(imp.locator("th a")).to_have_attribute("href", "#/runs?job=import")
+    await expect(imp.locator("th a")).to_have_attribute("href", "#/job/import")
     # The refused delivery says so, with the receiver's answer; the other was sent.
     refused = imp.locator("[data-delivery='failed']")
     await expect(refused).to_contain_text("failed")

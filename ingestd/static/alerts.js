@@ -125,7 +125,7 @@ function alertRow(alert) {
       h("span", { class: "muted small exact" }, fmtTime(alert.created_at))),
     h("td", { "data-label": "Rule" }, ruleBadge(alert.rule)),
     h("th", { scope: "row", "data-label": "Job" },
-      alert.job ? h("a", { href: href("runs", "", { job: alert.job }) }, alert.job) : "(no job)"),
+      alert.job ? h("a", { href: href("job", alert.job) }, alert.job) : "(no job)"),
     // Multi-line "what changed" summaries are kept as they were written.
     h("td", { "data-label": "What happened", class: "wide" }, h("p", { class: "alert-text" }, alert.text)),
     h("td", { "data-label": "Run" }, alert.run_id

@@ -147,7 +147,7 @@ function logLine(log, q) {
     h("div", { class: "log-body" },
       h("div", { class: "log-head" },
         levelBadge(log.level),
-        log.job ? h("a", { class: "job", href: href("runs", "", { job: log.job }) }, log.job) : null,
+        log.job ? h("a", { class: "job", href: href("job", log.job) }, log.job) : null,
         log.step ? h("span", { class: "step" }, log.step) : null,
         messageOf(String(log.message), q)),
       log.run_id

@@ -151,7 +151,7 @@ function jobTable(items) {
       .map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, items.map((j) => h("tr", {},
       h("th", { scope: "row", "data-label": "Job" },
-        h("a", { href: href("runs", "", { job: j.job }), dataset: { focusKey: `job:${j.job}` } }, j.job ?? "(no job)")),
+        h("a", { href: href("job", j.job), dataset: { focusKey: `job:${j.job}` } }, j.job ?? "(no job)")),
       h("td", { "data-label": "Runs" }, fmtNumber(j.total_runs)),
       h("td", { "data-label": "Success rate" }, fmtPercent(j.success_rate)),
       h("td", { "data-label": "Failed" }, fmtNumber(j.failure_count)),
