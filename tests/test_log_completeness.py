@@ -55,6 +55,10 @@ async def test_a_gap_is_reported_then_filled_by_a_late_replay(empty: Served) -> 
     listed = (await get(empty, "v1/runs"))["items"][0]["log_completeness"]
     assert listed == {"state": "missing", "received": 5, "expected": 10, "missing": 5, "gaps": None}
     assert await missing_runs(empty) == 1
+    # What changed since the last success says so first thing after the errors.
+    compared = await get(empty, f"v1/runs/{run_id}/compare")
+    assert compared["log_completeness"]["gaps"] == [[2, 4], [7, 8]]
+    assert compared["summary"][0] == "5 of 10 log lines missing (seq 2\u20134, 7\u20138)"
     # The client's spool replays what it could not send, after the run's end, and part of it
     # twice: the gap closes, nothing counts twice.
     await send(empty, *(line(run_id, n) for n in (2, 3, 4, 7)))
@@ -63,6 +67,9 @@ async def test_a_gap_is_reported_then_filled_by_a_late_replay(empty: Served) -> 
         "state": "complete", "received": 10, "expected": 10, "missing": 0, "gaps": [],
     }  # fmt: skip
     assert await missing_runs(empty) == 0
+    compared = await get(empty, f"v1/runs/{run_id}/compare")
+    assert compared["log_completeness"]["state"] == "complete"
+    assert not any("missing" in text for text in compared["summary"])
 
 
 async def test_a_gap_at_the_start_and_runs_without_seq(empty: Served) -> None:

@@ -121,6 +121,11 @@ SCHEMAS: dict[str, Any] = {
                     for name in ("new", "gone", "both")
                 },
             },
+            "log_completeness": {
+                **_ref("LogCompleteness"),
+                "description": "Did every line the run numbered arrive (as on the run "
+                "itself, gaps included): lost lines are said in `summary` too.",
+            },
             "log_counts": {
                 "type": "object",
                 "description": "Lines per level: the run's, `with`'s and the usual range.",

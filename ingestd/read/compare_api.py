@@ -15,6 +15,7 @@ from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
 from ingestd.ingest.vocab import LEVEL_NAMES
 from ingestd.read import compare, compare_text, sql
+from ingestd.read.completeness import with_gaps
 from ingestd.read.db import READ_DB, ReadDb
 from ingestd.read.params import Params, uuid_value
 
@@ -102,12 +103,14 @@ async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, 
         other = None
     other_id = None if other is None else other["run_id"]
     runs = [run] if other is None or other_id == run_id else [run, other]
-    # Two independent reads, on two connections at once.
-    lines, window = await asyncio.gather(
+    # Independent reads, on connections of their own at once (the gaps only when the run's
+    # figures show some: mostly no query).
+    lines, window, completeness = await asyncio.gather(
         read_lines(db, runs),
         db.fetch(sql.COMPARE_USUAL, run["job"], run_id, compare.USUAL_RUNS)
         if run["job"] is not None
         else _nothing(),
+        with_gaps(db, run),
     )
     step_rows = [row for row in lines if row["kind"] == "step"]
     error_rows = [row for row in lines if row["kind"] == "error"]
@@ -119,6 +122,7 @@ async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, 
         "duration": compare.duration(run, other, window),
         "steps": compare.steps(run_id, other_id, step_rows),
         "errors": compare.errors(run_id, other_id, error_rows),
+        "log_completeness": completeness,
         "log_counts": compare.log_counts(run, other, window),
         "counters": compare.counters(run, other, window),
         "attrs": compare.attrs(run, other, window),

@@ -116,6 +116,19 @@ def _errors(answer: dict[str, Any], label: str) -> list[str]:
     return lines
 
 
+def _lost_lines(answer: dict[str, Any]) -> list[str]:
+    """Lines the run numbered that never came, as "2 of 20 log lines missing (seq 12-13)"
+    (with an en dash): what its logs say may not be all it did."""
+    figures = answer.get("log_completeness")
+    if not figures or figures["state"] != "missing":
+        return []
+    text = f"{figures['missing']:,} of {figures['expected']:,} log lines missing"
+    if figures["gaps"]:
+        ranges = [str(a) if a == b else f"{a}{DASH}{b}" for a, b in figures["gaps"]]
+        text += f" (seq {', '.join(ranges)})"
+    return [text]
+
+
 def _duration(answer: dict[str, Any], label: str) -> list[str]:
     figures = answer["duration"]
     if figures["ms"] is None:
@@ -189,8 +202,8 @@ def _attrs(answer: dict[str, Any], label: str) -> list[str]:
 
 
 def summary(answer: dict[str, Any]) -> list[str]:
-    """What stands out, most telling first: errors, time, steps, log volume, counters,
-    attributes."""
+    """What stands out, most telling first: errors, lost log lines, time, steps, log volume,
+    counters, attributes."""
     other = answer["with"]
     if other is None:
         label = ""
@@ -200,6 +213,7 @@ def summary(answer: dict[str, Any]) -> list[str]:
         label = f"run {other['run_id'][:8]}"
     return [
         *_errors(answer, label),
+        *_lost_lines(answer),
         *_duration(answer, label),
         *_steps(answer, label),
         *_log_counts(answer, label),
