@@ -142,6 +142,11 @@ async def wait_until_shown(page: Page, view: str) -> None:
     elif view == "stats":
         await expect(page.locator("figure.chart-box svg")).to_have_count(4)
         await expect(page.locator("section table tbody tr").first).to_be_visible()
+    elif view == "job":
+        await expect(page.locator("main h1")).to_contain_text("qci-analysis")
+        await expect(page.locator("main svg").first).to_be_visible()
+    elif view == "logs":
+        await expect(page.locator(".search-results > li").first).to_be_visible()
 
 
 async def test_every_page_loads_without_errors_in_light_dark_and_on_a_phone(
@@ -155,6 +160,9 @@ async def test_every_page_loads_without_errors_in_light_dark_and_on_a_phone(
         "run-running": f"#/run/{seed.ids['running']}",
         "errors": "#/errors",
         "stats": "#/stats",
+        "job": "#/job/qci-analysis",
+        "alerts": "#/alerts",
+        "logs": "#/logs?q=timed%20out",
     }
     for variant, dark, viewport in (
         ("light", False, DESKTOP),
