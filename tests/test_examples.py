@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,47 @@ def test_node_client(ingestd: Any, tmp_path: Path) -> None:
     [run] = finished_runs(ingestd, "assistant-sync", 1)
     assert run["status"] == "success" and run["counters"]["records_inserted"] == 12
     wait_until(lambda: len(log_rows(ingestd, run["run_id"])) == 4, what="4 logs")
+
+
+def read_json(ingestd: IngestdProcess, path: str) -> Any:
+    request = urllib.request.Request(
+        ingestd.url + path,
+        headers={"Authorization": f"Bearer {ingestd.read_token}", "Cache-Control": "no-cache"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def test_demo_history_fills_fourteen_days_of_seventeen_jobs(
+    ingestd: IngestdProcess, tmp_path: Path
+) -> None:
+    script = str(EXAMPLES / "demo_history.py")
+    done = run_example(ingestd, tmp_path, sys.executable, script, INGESTD_ADMIN_TOKEN=ingestd.token)
+    assert done.stdout.startswith("17 jobs, ")
+    # The monitor's first tick judges the schedules (missed, waiting) after the load.
+    wanted = {"ok", "failing", "stuck", "missed", "waiting"}
+
+    def healths() -> dict[str, str]:
+        found = {j["job"]: j["health"] for j in read_json(ingestd, "/v1/jobs?days=14")["items"]}
+        return found if wanted <= set(found.values()) else {}
+
+    health = wait_until(healths, what="every health among the demo's jobs")
+    assert len(health) == 17
+    assert (health["warehouse-etl"], health["report-export"]) == ("stuck", "missed")
+    assert (health["invoice-reminders"], health["search-reindex"]) == ("waiting", "failing")
+    oldest = ingestd.query("SELECT min(started_at) AS t FROM runs")[0]["t"]
+    assert (datetime.now(UTC) - oldest).days == 13  # 14 days back, into the default partition
+    [broken] = read_json(ingestd, "/v1/runs?job=orders-import&status=failed&limit=1")["items"]
+    compare = read_json(ingestd, f"/v1/runs/{broken['run_id']}/compare")
+    assert compare["attrs"] and any("1.9.0" in line for line in compare["summary"])
+    [gap] = ingestd.query("SELECT run_id FROM runs WHERE seq_count < seq_max + 1")
+    run = read_json(ingestd, f"/v1/runs/{gap['run_id']}")
+    assert run["job"] == "atm-retrieval"
+    assert run["log_completeness"]["state"] == "missing" and run["log_completeness"]["missing"] == 2
+    # Loading again the same day stores nothing twice.
+    lines = ingestd.query("SELECT count(*) AS n FROM logs")[0]["n"]
+    run_example(ingestd, tmp_path, sys.executable, script, INGESTD_ADMIN_TOKEN=ingestd.token)
+    assert ingestd.query("SELECT count(*) AS n FROM logs")[0]["n"] == lines
 
 
 def _pings_served(url: str) -> bool:
