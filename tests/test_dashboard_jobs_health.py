@@ -115,3 +115,23 @@ async def test_the_run_page_shows_a_missed_slot_as_missed_not_as_a_failed_run(
     row = page.locator(f"tr[data-run-id='{missed}']")
     await expect(row.locator("[data-status]")).to_have_text("missed")
     await expect(row).to_contain_text("did not run")
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_the_run_page_says_a_stuck_run_is_stuck(
+    watched: Served, tabs_on: Callable[[Served], Tabs], name: str, viewport: ViewportSize
+) -> None:
+    hung = await watched.db.fetchval("SELECT run_id::text FROM runs WHERE status = 'running'")
+    tabs = tabs_on(watched)
+    page = await tabs.open(f"/#/run/{hung}", viewport=viewport)
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    notice = page.locator(".run-head .stuck-run")
+    await expect(notice).to_contain_text("This run looks stuck: running for 30m")
+    await expect(page.locator(".run-head h1 [data-status]")).to_have_text("running")
+    await shoot(page, f"run-stuck-{name}")
+    done = await watched.db.fetchval(
+        "SELECT run_id::text FROM runs WHERE job = 'etl' AND status = 'success' LIMIT 1"
+    )
+    await page.goto(f"{tabs.base}/#/run/{done}")
+    await expect(page.locator(".run-head h1 [data-status]")).to_have_text("success")
+    await expect(page.locator(".stuck-run")).to_have_count(0)

@@ -23,6 +23,7 @@ export function mount(root, ctx) {
   );
 
   let run = null;
+  let stuck = null; // /v1/jobs' verdict on this run while it runs: { reason, text, ... }
   let shownRun = "";
 
   async function refresh() {
@@ -39,8 +40,13 @@ export function mount(root, ctx) {
     }
     const wasLive = run && !FINAL.has(run.status);
     run = fresh;
+    // A stuck run still reads "running": say so here too, as the Jobs page does (its
+    // verdict lives in /v1/jobs only, judged at request time).
+    stuck = FINAL.has(run.status) ? null : await getJSON("v1/jobs", { recent: 0 })
+      .then(({ items }) => items.find((j) => j.stuck?.run_id === run.run_id)?.stuck ?? null)
+      .catch(() => null);
     logs.setRun(run);
-    const key = JSON.stringify(run);
+    const key = JSON.stringify([run, stuck]);
     if (key !== shownRun) {
       shownRun = key;
       renderHead();
@@ -85,6 +91,8 @@ export function mount(root, ctx) {
     replaceKeepingFocus(head,
       h("p", { class: "crumbs" }, h("a", { href: href("runs", "", { job: run.job }) }, `← ${run.job ?? "all"} runs`)),
       h("h1", {}, run.job ?? "(no job)", " ", statusBadge(run.status)),
+      stuck ? h("p", { class: "notice stuck-run", role: "status" }, "This run looks stuck: ",
+        stuck.text, ". It is still marked running; nothing is written to it.") : null,
       h("dl", { class: "meta" }, meta.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       run.error ? errorBox(run.error, "Error", true) : null,
       section("Counters", Object.keys(run.counters || {}).length ? h("dl", { class: "meta counters" },
