@@ -11,7 +11,8 @@ now and then a failure with an error line and its stack, or warnings. Besides, o
   1.9.1 fixes it at 15:00 (open a failed run: "Since the last success" names the version);
 - search-reindex: failing now (its last two runs); nightly-backup: three days ago a slow run;
 - atm-retrieval: yesterday's 12:00 run lost the lines of two terminals (a gap in its logs);
-- warehouse-etl: its latest run started hours ago and has been silent since (stuck);
+- warehouse-etl: its latest run started hours ago and went quiet in LOAD (stuck: far longer
+  than usual; a backfill's lines count as received now, so it is not yet silent);
 - report-export: stopped four days ago; its schedule is set, and the slots it missed are
   recorded as ingestd's monitor records them (a schedule set today would only count slots
   from today on); invoice-reminders: a schedule, no run yet (waiting).
@@ -122,7 +123,7 @@ class Run:
         self.job, self.slot, self.rng = job, slot, rng
         self.id = str(uuid.uuid5(NAMESPACE, f"{job.name}\n{slot.isoformat()}"))
         self.version = job.version
-        self.counters = {k: number(rng.uniform(*r), r[1]) for k, r in job.counters.items()}
+        self.counters = {k: number(rng.triangular(*r), r[1]) for k, r in job.counters.items()}
         self.seconds = job.seconds * rng.lognormvariate(0, 0.18)
         self.failure: tuple[str, str, str] | None = None
         if rng.random() < job.fail_rate:
