@@ -205,7 +205,7 @@ def generate(
                 (
                     ts, ts + timedelta(milliseconds=30), levelno, job.name, run_id, step,
                     message, None if log_attrs is None else orjson.dumps(log_attrs).decode(),
-                    source, error, None, fp,
+                    source, error, None, fp, None,
                 )
             )  # fmt: skip
             last_ts = ts
@@ -216,7 +216,7 @@ def generate(
                     (
                         loose_ts, loose_ts, 20, job.name, loose_key(job.name), None,
                         f"heartbeat from {job.name} host worker-{rnd.randint(1, 12)}",
-                        None, None, None, None, None,
+                        None, None, None, None, None, None,
                     )
                 )  # fmt: skip
                 logs_made += 1
