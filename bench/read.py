@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Ingestd, say  # noqa: E402
 from bench.copy_cost import measure_copy_cost  # noqa: E402
-from bench.read_dataset import Dataset, existing, load  # noqa: E402
+from bench.read_dataset import ERROR_STEPS, Dataset, existing, load  # noqa: E402
 
 TOKEN = "bench-read-token"
 
@@ -61,6 +61,7 @@ def endpoints(ds: Dataset, rnd: random.Random) -> dict[str, Any]:
     """Endpoint name -> a function giving the next request path (filters vary per call)."""
     jobs = [j.name for j in ds.jobs]
     top_jobs = jobs[:10]
+    steps = list(ERROR_STEPS)
     words = ("timeout", "credentials", "502", "unique constraint", "terminal T0042")
 
     def pick(xs: list[str]) -> str:
@@ -94,6 +95,18 @@ def endpoints(ds: Dataset, rnd: random.Random) -> dict[str, Any]:
         "stats_errors_step_7d": lambda: "v1/stats/errors?days=7&by=step",
         "stats_errors_fingerprint_7d": lambda: "v1/stats/errors?days=7&by=fingerprint",
         "stats_errors_attr_7d": lambda: "v1/stats/errors?days=7&by=attr.terminal_id",
+        "stats_errors_job_step_7d": lambda: "v1/stats/errors?days=7&by=job,step",
+        "stats_errors_job_step_7d_job": lambda: (
+            f"v1/stats/errors?days=7&by=job,step&job={pick(jobs)}"
+        ),
+        # The Errors view's "Latest runs with it": a group's runs, each once.
+        "stats_errors_runs_step_7d": lambda: (
+            f"v1/stats/errors/runs?days=7&by=step&key={pick(steps)}"
+        ),
+        "stats_errors_runs_job_7d": lambda: f"v1/stats/errors/runs?days=7&by=job&key={pick(jobs)}",
+        "stats_errors_runs_job_step_7d": lambda: (
+            f"v1/stats/errors/runs?days=7&by=job,step&job={pick(jobs)}&key={pick(steps)}"
+        ),
         "stats_by_attr_7d": lambda: "v1/stats/by?attr=profile_id&days=7",
         "stats_timeseries_7d_hour": lambda: "v1/stats/timeseries?days=7&bucket=hour",
         "stats_timeseries_30d_day": lambda: "v1/stats/timeseries?days=30&bucket=day",

@@ -346,6 +346,8 @@ async def test_answers_fit_their_documented_schemas(
         ("/v1/stats/jobs", ""),
         ("/v1/stats/errors", "?by=fingerprint"),
         ("/v1/stats/errors", "?by=attr.host"),
+        ("/v1/stats/errors", "?by=job,step"),
+        ("/v1/stats/errors/runs", "?by=step&key=COPY"),
         ("/v1/stats/by", "?attr=host"),
         ("/v1/stats/timeseries", "?bucket=day"),
     ):

@@ -21,7 +21,7 @@ from ingestd.openapi import monitoring as monitoring_openapi
 from ingestd.openapi.examples import EXAMPLES
 from ingestd.openapi.parameters import NAME, PARAMETERS, query_param
 from ingestd.openapi.schemas import SCHEMAS, ref
-from ingestd.read.params import MAX_RECENT_RUNS, MAX_TEXT
+from ingestd.read.params import MAX_RECENT_RUNS
 
 routes = web.RouteTableDef()
 
@@ -231,20 +231,16 @@ _READ_PATHS: dict[str, Any] = {
                 **_problems(400),
                 "503": _RETRY,
             },
-            parameters=[
-                *_p("days", "job", "limit"),
-                query_param(
-                    "by",
-                    "Group by step, job, fingerprint or attr.<key>.",
-                    {
-                        "type": "string",
-                        "pattern": r"^(step|job|fingerprint|attr\.[\s\S]+)$",
-                        "maxLength": len("attr.") + MAX_TEXT,
-                        "default": "step",
-                        "examples": ["step", "attr.terminal_id"],
-                    },
-                ),
-            ],
+            parameters=_p("days", "job", "limit", "error_by"),
+        )
+    },
+    "/v1/stats/errors/runs": {
+        "get": _op(
+            "The runs that hold a group's error lines, each once, newest error first",
+            "stats",
+            "read",
+            {"200": _json("ErrorRunList", "Runs, newest first"), **_problems(400), "503": _RETRY},
+            parameters=_p("days", "job", "error_by", "error_key", "error_runs_limit"),
         )
     },
     "/v1/stats/by": {

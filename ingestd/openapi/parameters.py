@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingestd.read.params import DEFAULT_LIMIT, MAX_DAYS, MAX_LIMIT, MAX_QUERY_TEXT, MAX_TEXT
+from ingestd.read.params import (
+    DEFAULT_LIMIT,
+    MAX_DAYS,
+    MAX_ERROR_RUNS,
+    MAX_LIMIT,
+    MAX_QUERY_TEXT,
+    MAX_TEXT,
+)  # fmt: skip
 
 _TIME_TEXT = "RFC 3339, epoch seconds, or a duration back from now: 90s, 15m, 24h, 7d, 2w."
 
@@ -61,6 +68,28 @@ PARAMETERS: dict[str, Any] = {
         "limit",
         "Page size.",
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
+    "error_by": query_param(
+        "by",
+        "Group by step, job, fingerprint, job and step together (job,step) or attr.<key>.",
+        {
+            "type": "string",
+            "pattern": r"^(step|job|fingerprint|job,step|attr\.[\s\S]+)$",
+            "maxLength": len("attr.") + MAX_TEXT,
+            "default": "step",
+            "examples": ["step", "job,step", "attr.terminal_id"],
+        },
+    ),
+    "error_key": query_param(
+        "key",
+        "The group's key (by=job,step: the step, and job= the job); left out, the group "
+        "without a key (no step, no fingerprint ...).",
+        NAME,
+    ),
+    "error_runs_limit": query_param(
+        "limit",
+        "How many runs.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ERROR_RUNS, "default": 10},
     ),
     "cursor": query_param("cursor", "The next_cursor of the previous page (opaque).", NON_EMPTY),
     "days": query_param(

@@ -228,19 +228,45 @@ class ErrorSample(msgspec.Struct):
     error: JsonObject | None
 
 
-class ErrorGroup(msgspec.Struct):
-    key: str | None
+class ErrorGroup(msgspec.Struct, omit_defaults=True):
+    key: Annotated[str | None, Meta(description="With by=job,step: the step.")]
     error_count: int
     affected_runs: int
+    failed_runs: Annotated[int, Meta(description="Affected runs that failed or timed out.")]
     first_seen: Stamp
     last_seen: Stamp
     sample: ErrorSample | None
+    job: Annotated[str | None, Meta(description="With by=job,step only: the job.")] | UnsetType = (
+        UNSET
+    )
 
 
 class ErrorGroupList(msgspec.Struct):
     days: int
-    by: Annotated[str, Meta(examples=["step", "job", "fingerprint", "attr.terminal_id"])]
+    by: Annotated[
+        str, Meta(examples=["step", "job", "fingerprint", "job,step", "attr.terminal_id"])
+    ]
     items: list[ErrorGroup]
+    next_cursor: NextCursor
+
+
+class ErrorRun(msgspec.Struct):
+    """A run that holds error lines of the group, listed once."""
+
+    run_id: Uuid
+    job: str | None
+    status: Status
+    started_at: Stamp
+    error_count: Annotated[int, Meta(description="The group's error lines in this run.")]
+    last_seen: Annotated[Stamp, Meta(description="Its newest such line.")]
+
+
+class ErrorRunList(msgspec.Struct):
+    days: int
+    by: str
+    key: Annotated[str | None, Meta(description="null: the group without a key.")]
+    job: str | None
+    items: Annotated[list[ErrorRun], Meta(description="Newest error first.")]
     next_cursor: NextCursor
 
 
@@ -288,5 +314,5 @@ class Deleted(msgspec.Struct, omit_defaults=True):
 
 MODELS: tuple[Any, ...] = (
     Run, Log, RunList, LogList, JobList, StatsSummary, JobFiguresList, ErrorGroupList,
-    AttrGroupList, BucketList, Deleted,
+    ErrorRunList, AttrGroupList, BucketList, Deleted,
 )  # fmt: skip

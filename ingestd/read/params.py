@@ -28,6 +28,8 @@ MAX_LIMIT = 1000
 MAX_DAYS = 3660
 #: GET /v1/jobs?recent=N: at most this many newest runs per job.
 MAX_RECENT_RUNS = 100
+#: GET /v1/stats/errors/runs lists at most this many runs (default 10).
+MAX_ERROR_RUNS = 100
 MAX_TEXT = 200
 MAX_QUERY_TEXT = 200
 ATTR_PREFIX = "attr."

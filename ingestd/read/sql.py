@@ -276,23 +276,30 @@ ERROR_ATTR_KEY = "attrs ->> {param}::text"
 # indexes' predicates, so the planner sees that they apply.
 SMALL_ATTRS = "COALESCE(octet_length(attrs::text), 0) <= 300"
 BIG_ATTRS = "octet_length(attrs::text) > 300"
-ERROR_LINES = "(SELECT {key} AS key, run_id, ts FROM logs {where}) AS lines"
+# `pair_job` is the job when grouping by job and step together (by=job,step), else NULL.
+ERROR_LINES = "(SELECT {key} AS key, {pair_job} AS pair_job, run_id, ts FROM logs {where}) AS lines"
 ERROR_ATTR_LINES = f"""(
-    SELECT {{key}} AS key, run_id, ts FROM logs {{where}} AND {SMALL_ATTRS}
+    SELECT {{key}} AS key, {{pair_job}} AS pair_job, run_id, ts
+    FROM logs {{where}} AND {SMALL_ATTRS}
     UNION ALL
-    SELECT {{key}} AS key, run_id, ts FROM logs {{where}} AND {BIG_ATTRS}
+    SELECT {{key}} AS key, {{pair_job}} AS pair_job, run_id, ts
+    FROM logs {{where}} AND {BIG_ATTRS}
 ) AS lines"""
-STATS_ERRORS = """
+# failed_runs: a group's runs that failed or timed out, looked up by primary key once per
+# (group, run), after the lines are grouped.
+STATS_ERRORS = f"""
 WITH per_run AS (
-    SELECT key, run_id, count(*) AS n, min(ts) AS first_seen, max(ts) AS last_seen
-    FROM {lines}
-    GROUP BY 1, 2
+    SELECT key, pair_job, run_id, count(*) AS n, min(ts) AS first_seen, max(ts) AS last_seen
+    FROM {{lines}}
+    GROUP BY 1, 2, 3
 ),
 groups AS (
-    SELECT key, sum(n)::bigint AS error_count, count(*) AS affected_runs,
+    SELECT key, pair_job, sum(n)::bigint AS error_count, count(*) AS affected_runs,
+           count(*) FILTER (WHERE runs.status IN {FAILED}) AS failed_runs,
            min(first_seen) AS first_seen, max(last_seen) AS last_seen
-    FROM per_run GROUP BY key
-    ORDER BY error_count DESC, key NULLS LAST LIMIT {limit}
+    FROM per_run LEFT JOIN runs USING (run_id)
+    GROUP BY key, pair_job
+    ORDER BY error_count DESC, pair_job NULLS LAST, key NULLS LAST LIMIT {{limit}}
 )
 SELECT groups.*, sample.*
 FROM groups
@@ -300,18 +307,48 @@ LEFT JOIN LATERAL (
     SELECT id AS sample_id, run_id::text AS sample_run_id, job AS sample_job,
            step AS sample_step, message AS sample_message, error::text AS sample_error
     FROM logs
-    {where} AND ts = groups.last_seen AND {key} IS NOT DISTINCT FROM groups.key
+    {{where}} AND ts = groups.last_seen AND {{key}} IS NOT DISTINCT FROM groups.key
+        AND {{pair_job}} IS NOT DISTINCT FROM groups.pair_job
     LIMIT 1
 ) AS sample ON true
-ORDER BY error_count DESC, key NULLS LAST
+ORDER BY error_count DESC, pair_job NULLS LAST, key NULLS LAST
 """
 ERRORS_WINDOW = "levelno >= 40 AND ts >= $?"
+# A group's runs (GET /v1/stats/errors/runs): {key} = the group's key, or IS NULL.
+ERRORS_KEY = "{key} = $?::text"
+ERRORS_NO_KEY = "{key} IS NULL"
+# Each run once, newest error first, with how many of the group's lines it holds. Joined
+# with runs before the limit: lines outside any run (a per-job loose key) have no run to list.
+STATS_ERROR_RUNS = """
+SELECT per_run.run_id::text AS run_id, runs.job, runs.status, runs.started_at,
+       per_run.error_count, per_run.last_seen
+FROM (
+    SELECT run_id, count(*) AS error_count, max(ts) AS last_seen
+    FROM {lines}
+    GROUP BY run_id
+) AS per_run
+JOIN runs USING (run_id)
+ORDER BY per_run.last_seen DESC, per_run.run_id DESC
+LIMIT {limit}
+"""
 
 
-def stats_errors(key: str, where: str, limit: str, *, by_attr: bool) -> str:
-    """STATS_ERRORS grouping by `key` (SQL) under `where`, `limit` a parameter."""
-    lines = (ERROR_ATTR_LINES if by_attr else ERROR_LINES).format(key=key, where=where)
-    return STATS_ERRORS.format(lines=lines, key=key, where=where, limit=limit)
+def error_lines(key: str, where: str, *, by_attr: bool, pair: bool = False) -> str:
+    """The error lines under `where`, each with its group's key (SQL) and, paired, its job."""
+    lines = ERROR_ATTR_LINES if by_attr else ERROR_LINES
+    return lines.format(key=key, pair_job="job" if pair else "NULL::text", where=where)
+
+
+def stats_errors(key: str, where: str, limit: str, *, by_attr: bool, pair: bool = False) -> str:
+    """STATS_ERRORS grouping by `key` (SQL), and by job too if `pair`, under `where`."""
+    lines = error_lines(key, where, by_attr=by_attr, pair=pair)
+    pair_job = "job" if pair else "NULL::text"
+    return STATS_ERRORS.format(lines=lines, key=key, pair_job=pair_job, where=where, limit=limit)
+
+
+def stats_error_runs(key: str, where: str, limit: str, *, by_attr: bool) -> str:
+    """STATS_ERROR_RUNS over the lines under `where` (which holds the group's key)."""
+    return STATS_ERROR_RUNS.format(lines=error_lines(key, where, by_attr=by_attr), limit=limit)
 
 
 # Runs with small attrs from runs_started_idx alone (its small_attrs), the others from the

@@ -19,7 +19,7 @@ from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.schedules import format_duration
 from ingestd.read import sql
 from ingestd.read.db import READ_DB
-from ingestd.read.params import ATTR_PREFIX, MAX_RECENT_RUNS, MAX_TEXT, Params
+from ingestd.read.params import ATTR_PREFIX, MAX_ERROR_RUNS, MAX_RECENT_RUNS, MAX_TEXT, Params
 from ingestd.read.sql import Where
 from ingestd.read.stats_cache import cached
 from ingestd.read.views import run_view
@@ -28,7 +28,9 @@ routes = web.RouteTableDef()
 
 FINISHED = ("success", "warning", "failed", "cancelled", "timed_out")
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
-ERROR_BY = ("step", "job", "fingerprint", "attr.<key>")
+ERROR_BY = ("step", "job", "fingerprint", "job,step", "attr.<key>")
+#: Groups by job and step together: an item's key is the step, its job the job.
+PAIR = "job,step"
 
 
 def window_start(days: int, now: datetime | None = None) -> datetime:
@@ -120,6 +122,8 @@ async def per_job(request: web.Request) -> web.Response:
 def _error_key(params: Params, where: Where) -> tuple[str, str]:
     """(by, SQL of the key) for `by`; attr.<key> puts the key in as a parameter."""
     by = params.query.get("by", "step")
+    if by == PAIR:
+        return by, sql.ERROR_KEYS["step"]
     if by in sql.ERROR_KEYS:
         return by, sql.ERROR_KEYS[by]
     if by.startswith(ATTR_PREFIX) and 0 < len(by) - len(ATTR_PREFIX) <= MAX_TEXT:
@@ -144,6 +148,21 @@ def _sample(row: asyncpg.Record) -> dict[str, Any] | None:
     }
 
 
+def _error_group(row: asyncpg.Record, by: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"key": row["key"]}
+    if by == PAIR:
+        item["job"] = row["pair_job"]
+    item.update(
+        error_count=row["error_count"],
+        affected_runs=row["affected_runs"],
+        failed_runs=row["failed_runs"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        sample=_sample(row),
+    )
+    return item
+
+
 @routes.get("/v1/stats/errors")
 @requires("read")
 @cached
@@ -157,20 +176,44 @@ async def errors(request: web.Request) -> web.Response:
     job = params.text("job")
     if job is not None:
         where.add(sql.STATS_JOB, job)
-    query = sql.stats_errors(key, where.sql, where.param(limit), by_attr=by.startswith(ATTR_PREFIX))
+    query = sql.stats_errors(
+        key, where.sql, where.param(limit), by_attr=by.startswith(ATTR_PREFIX), pair=by == PAIR
+    )
     rows = await request.app[READ_DB].fetch(query, *where.args)
-    items = [
-        {
-            "key": row["key"],
-            "error_count": row["error_count"],
-            "affected_runs": row["affected_runs"],
-            "first_seen": row["first_seen"],
-            "last_seen": row["last_seen"],
-            "sample": _sample(row),
-        }
-        for row in rows
-    ]
+    items = [_error_group(row, by) for row in rows]
     return json_response({"days": days, "by": by, "items": items, "next_cursor": None})
+
+
+@routes.get("/v1/stats/errors/runs")
+@requires("read")
+@cached
+async def error_runs(request: web.Request) -> web.Response:
+    """The runs that hold a group's error lines, each once, newest error first."""
+    params = Params.of(request, ("days", "by", "key", "job", "limit"))
+    days = params.days()
+    limit = params.integer("limit", 10, 1, MAX_ERROR_RUNS)
+    where = Where()
+    where.add(sql.ERRORS_WINDOW, window_start(days))
+    by, key = _error_key(params, where)
+    value = params.text("key")
+    # Without key=, the group whose key is null: (no step), lines without a fingerprint ...
+    if value is None:
+        where.add(sql.ERRORS_NO_KEY.format(key=key))
+    else:
+        where.add(sql.ERRORS_KEY.format(key=key), value)
+    job = params.text("job")
+    if job is None and by == PAIR:
+        raise bad_param("job", "is required with by=job,step: the job of the pair")
+    if job is not None:
+        where.add(sql.STATS_JOB, job)
+    query = sql.stats_error_runs(
+        key, where.sql, where.param(limit), by_attr=by.startswith(ATTR_PREFIX)
+    )
+    rows = await request.app[READ_DB].fetch(query, *where.args)
+    items = [dict(row) for row in rows]
+    return json_response(
+        {"days": days, "by": by, "key": value, "job": job, "items": items, "next_cursor": None}
+    )
 
 
 @routes.get("/v1/stats/by")
