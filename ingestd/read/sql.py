@@ -285,8 +285,8 @@ ERROR_ATTR_LINES = f"""(
     SELECT {{key}} AS key, {{pair_job}} AS pair_job, run_id, ts
     FROM logs {{where}} AND {BIG_ATTRS}
 ) AS lines"""
-# failed_runs: a group's runs that failed or timed out, looked up by primary key once per
-# (group, run), after the lines are grouped.
+# failed_runs: a group's runs among the failed and timed-out ones, which runs_failed_idx
+# (schema/011) holds on its own: a few thousand ids hashed, not every run of the table.
 STATS_ERRORS = f"""
 WITH per_run AS (
     SELECT key, pair_job, run_id, count(*) AS n, min(ts) AS first_seen, max(ts) AS last_seen
@@ -295,9 +295,10 @@ WITH per_run AS (
 ),
 groups AS (
     SELECT key, pair_job, sum(n)::bigint AS error_count, count(*) AS affected_runs,
-           count(*) FILTER (WHERE runs.status IN {FAILED}) AS failed_runs,
+           count(failed.run_id) AS failed_runs,
            min(first_seen) AS first_seen, max(last_seen) AS last_seen
-    FROM per_run LEFT JOIN runs USING (run_id)
+    FROM per_run
+    LEFT JOIN (SELECT run_id FROM runs WHERE status IN {FAILED}) AS failed USING (run_id)
     GROUP BY key, pair_job
     ORDER BY error_count DESC, pair_job NULLS LAST, key NULLS LAST LIMIT {{limit}}
 )
@@ -317,17 +318,22 @@ ERRORS_WINDOW = "levelno >= 40 AND ts >= $?"
 # A group's runs (GET /v1/stats/errors/runs): {key} = the group's key, or IS NULL.
 ERRORS_KEY = "{key} = $?::text"
 ERRORS_NO_KEY = "{key} IS NULL"
-# Each run once, newest error first, with how many of the group's lines it holds. Joined
-# with runs before the limit: lines outside any run (a per-job loose key) have no run to list.
+# Each run once, newest error first, with how many of the group's lines it holds. Lines
+# outside any run (a per-job loose key) have no run to list: each candidate, newest first, is
+# looked up in runs by primary key until the page is full (LIMIT 1 keeps the lookup a
+# lookup; joined, the planner hashed all the runs of the table).
 STATS_ERROR_RUNS = """
-SELECT per_run.run_id::text AS run_id, runs.job, runs.status, runs.started_at,
+SELECT per_run.run_id::text AS run_id, run.job, run.status, run.started_at,
        per_run.error_count, per_run.last_seen
 FROM (
     SELECT run_id, count(*) AS error_count, max(ts) AS last_seen
     FROM {lines}
     GROUP BY run_id
+    ORDER BY last_seen DESC, run_id DESC
 ) AS per_run
-JOIN runs USING (run_id)
+CROSS JOIN LATERAL (
+    SELECT job, status, started_at FROM runs WHERE runs.run_id = per_run.run_id LIMIT 1
+) AS run
 ORDER BY per_run.last_seen DESC, per_run.run_id DESC
 LIMIT {limit}
 """
