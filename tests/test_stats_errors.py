@@ -15,6 +15,15 @@ from tests.pgcluster import ThrowawayCluster
 from tests.read_helpers import bad, get, rid, send, served_database
 
 DUPLICATE = {"type": "IntegrityError", "message": "duplicate key value violates unique constraint"}
+#: The runs' own errors (the Runs view's error column): one longer than a line, one short.
+RUN_ERRORS = {
+    "dup": {
+        "type": "IntegrityError",
+        "message": 'duplicate key value violates unique constraint "orders_pkey" DETAIL: Key '
+        "(id)=(4711) already exists.",
+    },
+    "slow": {"type": "TimeoutError", "message": "read timed out"},
+}
 
 
 @dataclass
@@ -38,6 +47,8 @@ def known_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]:
         events.append({"kind": "run", "run_id": run_id, "job": jobs[name],
                        "status": statuses[name], "started_at": started.isoformat(),
                        "finished_at": (started + timedelta(minutes=5)).isoformat()})  # fmt: skip
+        if name in RUN_ERRORS:
+            events[-1]["error"] = RUN_ERRORS[name]
 
     def error(name: str, at: datetime, step: str | None, message: str, **more: Any) -> None:
         line = {"run_id": runs[name], "job": jobs[name], "ts": at.isoformat(), "level": "error",

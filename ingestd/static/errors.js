@@ -1,40 +1,60 @@
-// Errors (logs at level error and above), grouped by step, by fingerprint and by job.
+// Errors (logs at level error and above), grouped by step, by fingerprint and by job and step,
+// optionally for one job; each group's latest runs are listed once each, with their count.
 
 import { getJSON } from "./api.js";
-import { ago, field, fmtNumber, fmtTime, h, href, rangeSince, replaceKeepingFocus, select } from "./dom.js";
+import { ago, field, fmtNumber, fmtTime, h, href, replaceKeepingFocus, select, statusBadge } from "./dom.js";
+import { jobList } from "./jobs.js";
 
 const DAYS = [["1", "Last 24 hours"], ["7", "Last 7 days"], ["30", "Last 30 days"], ["90", "Last 90 days"]];
+// By job and step replaces a by-job table: it says which job too, and still reads well with
+// the job filter on (one job's steps), where a by-job table would be a single row.
 const GROUPS = [
   ["step", "By step", "Step"],
   ["fingerprint", "By fingerprint (the same error, wherever it came from)", "Error"],
-  ["job", "By job", "Job"],
+  ["job,step", "By job and step", "Job / step"],
 ];
 
 export function mount(root, ctx) {
   ctx.title("Errors");
-  const days = ctx.params.get("days") || "7";
-  const daysSelect = select("days", DAYS, days, () => {
-    ctx.setParams({ days: daysSelect.value });
-    refresh().catch(ctx.report);
-  });
+  const state = { days: ctx.params.get("days") || "7", job: ctx.params.get("job") || "" };
+  const daysSelect = select("days", DAYS, state.days, () => change({ days: daysSelect.value }));
+  const jobSelect = select("job", [["", "All jobs"]], state.job, () => change({ job: jobSelect.value }));
   const parts = Object.fromEntries(GROUPS.map(([by]) => [by, h("div", { class: "table-wrap" })]));
   root.append(
     h("div", { class: "view-head" }, h("h1", {}, "Errors"),
       h("p", { class: "muted" }, "Log lines at level error or critical, grouped three ways.")),
-    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, field("Period", daysSelect)),
+    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
+      field("Job", jobSelect), field("Period", daysSelect)),
     ...GROUPS.map(([by, title]) => h("section", { class: "group", dataset: { by } },
       h("h2", {}, title), parts[by])),
   );
   const shown = {};
 
+  function change(values) {
+    Object.assign(state, values);
+    ctx.setParams({ days: state.days === "7" ? "" : state.days, job: state.job });
+    refresh().catch(ctx.report);
+  }
+
+  let jobsLoaded = false;
+  async function loadJobs() {
+    const names = (await jobList()).map((j) => j.job).filter(Boolean);
+    if (state.job && !names.includes(state.job)) names.push(state.job);
+    names.sort((a, b) => a.localeCompare(b));
+    jobSelect.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
+      h("option", { value: v, selected: v === state.job }, t)));
+    jobsLoaded = true;
+  }
+
   async function refresh() {
-    const answers = await Promise.all(GROUPS.map(([by]) =>
-      getJSON("v1/stats/errors", { days: daysSelect.value, by })));
+    const filters = { days: state.days, job: state.job };
+    const answers = await Promise.all(GROUPS.map(([by]) => getJSON("v1/stats/errors", { ...filters, by })));
+    if (!jobsLoaded) await loadJobs();
     GROUPS.forEach(([by, , column], i) => {
-      const key = JSON.stringify(answers[i]);
+      const key = JSON.stringify([filters, answers[i]]);
       if (key === shown[by]) return;
       shown[by] = key;
-      replaceKeepingFocus(parts[by], table(by, column, answers[i].items, daysSelect.value));
+      replaceKeepingFocus(parts[by], table(by, column, answers[i].items, filters));
     });
     ctx.loaded();
   }
@@ -43,11 +63,11 @@ export function mount(root, ctx) {
   return { refresh };
 }
 
-function table(by, column, items, days) {
+function table(by, column, items, filters) {
   if (!items.length) return h("p", { class: "muted" }, "No errors in this period.");
   const max = Math.max(...items.map((i) => i.error_count));
   return h("table", { class: "errors-table cards" },
-    h("thead", {}, h("tr", {}, [column, "Errors", "Runs affected", "First seen", "Last seen", "Example"]
+    h("thead", {}, h("tr", {}, [column, "Errors", "Runs affected", "Failed runs", "First seen", "Last seen", "Example"]
       .map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, items.map((item) => {
       const sample = typeof item.sample === "object" && item.sample ? item.sample : { message: item.sample };
@@ -56,22 +76,25 @@ function table(by, column, items, days) {
       let label = item.key ?? `(no ${by})`;
       if (by === "fingerprint") {
         label = [h("span", {}, errorTitle(sample) || "(no message)"), h("code", { class: "muted small" }, item.key ?? "")];
-      } else if (by === "job" && item.key) {
-        label = h("a", { href: href("runs", "", { job: item.key }) }, item.key);
+      } else if (by === "job,step") {
+        label = [item.job ? h("a", { href: href("runs", "", { job: item.job }) }, item.job) : "(no job)",
+          " / ", item.key ?? "(no step)"];
       }
-      return h("tr", {},
+      const focusKey = `${by}:${item.job ?? ""}:${item.key}`;
+      return h("tr", { dataset: { key: item.key ?? "", job: item.job ?? "" } },
         h("th", { scope: "row", "data-label": column }, label),
         h("td", { "data-label": "Errors", class: "count-cell" }, h("span", {}, fmtNumber(item.error_count)),
           h("span", { class: "count-track", "aria-hidden": "true" }, bar)),
         h("td", { "data-label": "Runs affected" }, fmtNumber(item.affected_runs)),
+        h("td", { "data-label": "Failed runs", class: "failed-runs" }, fmtNumber(item.failed_runs ?? 0)),
         h("td", { "data-label": "First seen" }, ago(item.first_seen)),
         h("td", { "data-label": "Last seen" }, ago(item.last_seen)),
         h("td", { "data-label": "Example", class: "sample" },
           sample.run_id
-            ? h("a", { href: href("run", sample.run_id, { level: "error" }), dataset: { focusKey: `${by}:${item.key}` } },
+            ? h("a", { href: href("run", sample.run_id, { level: "error" }), dataset: { focusKey } },
               sample.message ?? "open the run")
             : h("span", {}, sample.message ?? "–"),
-          item.key === null || item.key === undefined ? null : occurrences(by, item.key, days)));
+          by === "job,step" && !item.job ? null : latestRuns(by, item, filters)));
     })));
 }
 
@@ -81,22 +104,21 @@ function errorTitle(sample) {
   return sample.message;
 }
 
-// The latest error lines of a group, with links to their runs: fetched when opened.
-function occurrences(by, key, days) {
+// The group's latest runs, each once with how many of its errors it holds: fetched when opened.
+function latestRuns(by, item, filters) {
   const list = h("ul", { class: "occurrences" });
   const box = h("details", { class: "recent" }, h("summary", {}, "Latest runs with it"), list);
   box.addEventListener("toggle", async () => {
     if (!box.open || list.dataset.loaded) return;
     list.dataset.loaded = "1";
-    const params = { since: rangeSince(`${days}d`), limit: 10 };
-    if (by === "fingerprint") params.fingerprint = key;
-    else Object.assign(params, { [by]: key, min_level: "error" });
+    const params = { days: filters.days, by, key: item.key, job: by === "job,step" ? item.job : filters.job, limit: 10 };
     try {
-      const { items } = await getJSON("v1/logs", params);
-      list.replaceChildren(...items.map((log) => h("li", {},
-        log.run_id
-          ? h("a", { href: href("run", log.run_id, { level: "error" }) }, `${log.job ?? "run"} · ${fmtTime(log.ts)}`)
-          : `${log.job ?? "no job"} · ${fmtTime(log.ts)}`)));
+      const { items } = await getJSON("v1/stats/errors/runs", params);
+      list.replaceChildren(...items.map((run) => h("li", { dataset: { runId: run.run_id } },
+        statusBadge(run.status), " ",
+        h("a", { href: href("run", run.run_id, { level: "error" }) }, `${run.job ?? "run"} · ${fmtTime(run.started_at)}`),
+        " ",
+        h("span", { class: "muted error-count" }, `${fmtNumber(run.error_count)} error${run.error_count === 1 ? "" : "s"}`))));
       if (!items.length) list.replaceChildren(h("li", { class: "muted" }, "none left"));
     } catch (error) {
       list.replaceChildren(h("li", { class: "notice error" }, String(error.message)));

@@ -120,7 +120,7 @@ export function mount(root, ctx) {
     replaceKeepingFocus(table, items.length ? h("table", { class: "runs-table cards" },
       h("caption", { class: "visually-hidden" }, "Runs, newest first"),
       h("thead", {}, h("tr", {}, ["Status", "Job", "Started", "Duration", "Trigger", "Progress / step",
-        "Counters", "Logs"].map((t) => h("th", { scope: "col" }, t)))),
+        "Counters", "Logs", "Error"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, items.map(runRow))) : []);
     const buttons = [];
     if (state.cursor) {
@@ -168,7 +168,19 @@ export function runRow(run) {
         h("span", {}, [typeof run.progress === "number" ? `${Math.round(run.progress)} %` : "",
           run.step].filter(Boolean).join(" · ")))),
     h("td", { "data-label": "Counters", class: "counters" }, counters(run.counters)),
-    h("td", { "data-label": "Logs" }, logCounts(run.log_counts)));
+    h("td", { "data-label": "Logs" }, logCounts(run.log_counts)),
+    errorCell(run.error));
+}
+
+// The run's error, shortened to a line; the whole text in the title. Empty without one.
+const ERROR_CHARS = 80;
+function errorCell(error) {
+  const text = error && typeof error === "object"
+    ? [error.type, error.message].filter(Boolean).join(": ")
+    : error ? String(error) : "";
+  if (!text) return h("td", { "data-label": "Error", class: "run-error" });
+  const short = text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 1)}…` : text;
+  return h("td", { "data-label": "Error", class: "run-error", title: text }, short);
 }
 
 function counters(values) {
