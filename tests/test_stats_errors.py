@@ -58,7 +58,8 @@ def known_events(now: datetime) -> tuple[dict[str, str], list[dict[str, Any]]]:
         events.append(line)
 
     for i in range(12):
-        error("dup", now - timedelta(hours=3, seconds=i), "LOAD", f"row {i}", error=DUPLICATE)
+        error("dup", now - timedelta(hours=3, seconds=i), "LOAD", f"row {i}", error=DUPLICATE,
+              attrs={"table": "orders"})  # fmt: skip
     error("retried", now - timedelta(hours=2), "LOAD", "deadlock detected")
     error("retried", now - timedelta(hours=2, minutes=1), "EXTRACT", "connection reset")
     error("slow", now - timedelta(hours=2, minutes=30), "EXTRACT", "read timeout")
@@ -165,6 +166,7 @@ async def test_each_run_with_the_error_is_listed_once_newest_first_with_its_coun
     assert await error_runs(known, by="step", key="SEND") == []
     fingerprint = (await groups(known, "fingerprint"))[0]["key"]
     assert await error_runs(known, by="fingerprint", key=fingerprint) == [("dup", "failed", 12)]
+    assert await error_runs(known, by="attr.table", key="orders") == [("dup", "failed", 12)]
 
 
 async def test_a_listed_run_says_its_job_start_and_latest_error(known: Known) -> None:
