@@ -77,7 +77,7 @@ function table(by, column, items, filters) {
       if (by === "fingerprint") {
         label = [h("span", {}, errorTitle(sample) || "(no message)"), h("code", { class: "muted small" }, item.key ?? "")];
       } else if (by === "job,step") {
-        label = [item.job ? h("a", { href: href("runs", "", { job: item.job }) }, item.job) : "(no job)",
+        label = [item.job ? h("a", { href: href("job", item.job) }, item.job) : "(no job)",
           " / ", item.key ?? "(no step)"];
       }
       const focusKey = `${by}:${item.job ?? ""}:${item.key}`;
