@@ -106,17 +106,24 @@ function errorTitle(sample) {
 
 // The group's latest runs, each once with how many of its errors it holds: fetched when opened.
 function latestRuns(by, item, filters) {
+  const job = by === "job,step" ? item.job : filters.job;
+  return groupRuns({ days: filters.days, by, key: item.key, job, limit: 10 });
+}
+
+// The runs of an error group (GET /v1/stats/errors/runs), newest first, each once with its
+// status and how many of the group's lines it holds; read when the box is opened. A job's
+// page uses it for its errors by step.
+export function groupRuns(params, { label = "Latest runs with it", linkParams = { level: "error" } } = {}) {
   const list = h("ul", { class: "occurrences" });
-  const box = h("details", { class: "recent" }, h("summary", {}, "Latest runs with it"), list);
+  const box = h("details", { class: "recent" }, h("summary", {}, label), list);
   box.addEventListener("toggle", async () => {
     if (!box.open || list.dataset.loaded) return;
     list.dataset.loaded = "1";
-    const params = { days: filters.days, by, key: item.key, job: by === "job,step" ? item.job : filters.job, limit: 10 };
     try {
       const { items } = await getJSON("v1/stats/errors/runs", params);
       list.replaceChildren(...items.map((run) => h("li", { dataset: { runId: run.run_id } },
         statusBadge(run.status), " ",
-        h("a", { href: href("run", run.run_id, { level: "error" }) }, `${run.job ?? "run"} · ${fmtTime(run.started_at)}`),
+        h("a", { href: href("run", run.run_id, linkParams) }, `${run.job ?? "run"} · ${fmtTime(run.started_at)}`),
         " ",
         h("span", { class: "muted error-count" }, `${fmtNumber(run.error_count)} error${run.error_count === 1 ? "" : "s"}`))));
       if (!items.length) list.replaceChildren(h("li", { class: "muted" }, "none left"));

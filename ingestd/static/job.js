@@ -3,8 +3,9 @@
 
 import { ApiError, getJSON } from "./api.js";
 import { durationHistory } from "./charts.js";
+import { groupRuns } from "./errors.js";
 import {
-  ago, field, fmtDuration, fmtNumber, fmtPercent, fmtTime, h, healthBadge, href, message,
+  ago, field, fmtDuration, fmtNumber, fmtPercent, fmtTime, h, healthBadge, href,
   replaceKeepingFocus, select, statusBadge,
 } from "./dom.js";
 import { shownStatus } from "./jobs.js";
@@ -243,23 +244,8 @@ function errorTable(job, items, days) {
     })));
 }
 
-// The runs that had errors in this step, newest first, each once: fetched when opened.
+// The runs that had errors in this step, newest first, each once with its error count.
 function runsWith(job, step, days) {
-  const list = h("ul", { class: "occurrences" });
-  const box = h("details", { class: "recent" }, h("summary", {}, "Show the runs"), list);
-  box.addEventListener("toggle", async () => {
-    if (!box.open || list.dataset.loaded) return;
-    list.dataset.loaded = "1";
-    try {
-      const { items } = await getJSON("v1/logs", { job, step, min_level: "error", since: `${days}d`, limit: 200 });
-      const seen = new Map();
-      for (const log of items) if (log.run_id && !seen.has(log.run_id)) seen.set(log.run_id, log.ts);
-      list.replaceChildren(...[...seen].slice(0, 10).map(([id, ts]) =>
-        h("li", {}, h("a", { href: href("run", id, { level: "error", step }) }, fmtTime(ts)))));
-      if (!seen.size) list.replaceChildren(h("li", { class: "muted" }, "none left"));
-    } catch (error) {
-      list.replaceChildren(message("error", String(error.message)));
-    }
-  });
-  return box;
+  return groupRuns({ days, by: "step", key: step, job, limit: 10 },
+    { label: "Show the runs", linkParams: { level: "error", step } });
 }
