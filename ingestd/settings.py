@@ -94,6 +94,9 @@ class Settings:
     # Watching the jobs (monitor.py, alerts.py, retention.py; docs/monitoring.md).
     #: Seconds between monitor ticks (missed, late, timed-out runs; alert rules).
     monitor_interval_s: float = 5.0
+    #: A finished run that reached ingestd this many seconds after it ended (a backfill of
+    #: history) is judged, and marked, but raises no alert; 0 alerts on every run.
+    alert_max_arrival_delay_s: float = 86400.0
     #: Webhooks every job's alerts go to (unless a job opts out), besides its own.
     alert_webhooks: tuple[Target, ...] = ()
     #: Apprise URLs (email, Telegram, Teams ...) every job's alerts go to, like alert_webhooks.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from ingestd.monitoring import what_changed
 from ingestd.monitoring.alerts import DISPATCHER, AlertSpec
 from ingestd.monitoring.anomaly import judge, outliers
+from ingestd.monitoring.monitor import MONITOR
 from ingestd.monitoring.webhooks import Target, parse_targets_text
 from tests.conftest import Served
 from tests.monitor_helpers import (
@@ -59,12 +61,32 @@ async def test_a_failed_run_alerts_once_with_its_error(
     assert alert["rule"] == "failed"
     assert alert["run_id"] == failed["run_id"]
     assert alert["text"].startswith("[ingestd] import: run ")
-    assert alert["text"].endswith("failed after 1m: no such file")
+    assert alert["text"].endswith("failed after 1 min: no such file")
     assert alert["details"]["status"] == "failed"
     await send(server, {**failed, "attrs": {"looked_at": True}})  # the run changes again
     await tick(server)
     assert await deliver(server) == 0
     assert len(receiver.received) == 1
+
+
+async def test_history_loaded_days_late_raises_no_alerts_but_a_replayed_hour_does(
+    server_factory: Factory, receiver: Receiver
+) -> None:
+    server = await watched(server_factory, receiver)
+    now = datetime.now(UTC)
+    # A backfill: two weeks of a job's history, sent today; its failures are old news.
+    backfill = [
+        run("report", now - timedelta(days=d), status="failed", error={"message": "old"})
+        for d in range(14, 1, -1)
+    ]
+    # A client's spool replayed after an hour's outage: its failure is news.
+    replayed = run("export", now - timedelta(hours=1), status="failed", error={"message": "new"})
+    await send(server, *backfill, replayed)
+    await tick(server)
+    [alert] = await receiver.wait_for(1)
+    assert alert["run_id"] == replayed["run_id"]
+    assert [a["run_id"] for a in await alerts(server)] == [replayed["run_id"]]
+    assert server.app[MONITOR].stats.backfill == len(backfill)
 
 
 async def test_n_failures_in_a_row_alert_once_and_recovery_alerts(
@@ -88,23 +110,24 @@ async def test_the_3_second_backup_among_20_ten_minute_ones_is_flagged(
     server_factory: Factory, receiver: Receiver
 ) -> None:
     server = await watched(server_factory, receiver)
-    start = datetime.now(UTC) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(hours=23)  # within a day: not a backfill
     normal = [
-        run("backup", start + timedelta(days=i), seconds=10 * MINUTE + (i % 5 - 2) * 20)
+        run("backup", start + timedelta(hours=i), seconds=10 * MINUTE + (i % 5 - 2) * 20)
         for i in range(20)
     ]
     await send(server, *normal)
     await tick(server)
     assert receiver.received == []  # ordinary runs, and too little history for the first ones
-    usual = run("backup", start + timedelta(days=20), seconds=11 * MINUTE)
-    fast = run("backup", start + timedelta(days=21), seconds=3)
+    usual = run("backup", start + timedelta(hours=20), seconds=11 * MINUTE)
+    fast = run("backup", start + timedelta(hours=21), seconds=3)
     await send(server, usual, fast)
     await tick(server)
     assert (await status_of(server, usual["run_id"]))[0] == "success"
     [alert] = await receiver.wait_for(1)
     assert alert["rule"] == "anomaly"
     assert alert["run_id"] == fast["run_id"]
-    assert "succeeded in 3s, outside its usual" in alert["text"]
+    # Worded as the dashboard words durations, the band rounded outwards to whole minutes.
+    assert "succeeded in 3 s, outside its usual 4\u201321 min over" in alert["text"]
     assert alert["text"].endswith("over 20 recent successful runs; marked warning")
     band = alert["details"]["anomaly"]["duration_ms"]
     assert band["value"] == 3000
@@ -121,7 +144,7 @@ async def test_a_counter_outside_its_band_is_flagged(
 ) -> None:
     server = await watched(server_factory, receiver)
     await put_job(server, "etl", anomaly={"counters": ["records"], "min_history": 5})
-    start = datetime.now(UTC) - timedelta(days=10)
+    start = datetime.now(UTC) - timedelta(hours=10)
     history = [
         run("etl", start + timedelta(hours=i), counters={"records": 50_000 + i * 100, "bad": i})
         for i in range(8)
@@ -132,6 +155,10 @@ async def test_a_counter_outside_its_band_is_flagged(
     [alert] = await receiver.wait_for(1)
     assert alert["rule"] == "anomaly"
     assert list(alert["details"]["anomaly"]) == ["counters.records"]  # `bad` is not watched
+    band = alert["details"]["anomaly"]["counters.records"]
+    low, high = f"{math.floor(band['low']):,}", f"{math.ceil(band['high']):,}"
+    # Whole numbers with an en dash, as the compare summary says them, not 24987.6 to 100011
+    assert f"counters.records = 0, outside its usual {low}\u2013{high} over 8" in alert["text"]
 
 
 async def test_rules_can_be_turned_off_and_webhooks_chosen_per_job(
@@ -265,7 +292,7 @@ async def test_a_failed_runs_alert_says_what_changed_since_the_last_success(
     await tick(server)
     [alert] = await receiver.wait_for(1)
     head, _, changed = alert["text"].partition("\nWhat changed since the last success:\n")
-    assert head.endswith("failed after 4m")
+    assert head.endswith("failed after 4 min")
     lines = alert["details"]["what_changed"]
     assert changed == "\n".join(f"- {s}" for s in lines)
     assert any("disk full" in s for s in lines)

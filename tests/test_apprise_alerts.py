@@ -44,7 +44,7 @@ async def test_a_failed_run_reaches_a_global_apprise_url(
     [message] = await receiver.wait_for(1)
     assert message["title"] == "[ingestd] failed: import"
     assert message["message"].startswith("[ingestd] import: run ")
-    assert message["message"].endswith("failed after 1m: gone")
+    assert message["message"].endswith("failed after 1 min: gone")
     assert message["type"] == "failure"
     await eventually(lambda: server.app[DISPATCHER].stats.sent == 1)
     [listed] = await alerts(server, job="import")

@@ -64,7 +64,7 @@ async def test_the_jobs_page_shows_stuck_missed_waiting_schedule_and_window(
 
     etl = page.locator("tr[data-job='etl']")
     await expect(etl.locator("[data-health]")).to_have_text("stuck")
-    await expect(etl).to_contain_text("running for 30m")
+    await expect(etl).to_contain_text("running for 30 min")
     await expect(etl.locator(".schedule")).to_have_text("none")
 
     beat = page.locator("tr[data-job='heartbeat']")
@@ -126,7 +126,7 @@ async def test_the_run_page_says_a_stuck_run_is_stuck(
     page = await tabs.open(f"/#/run/{hung}", viewport=viewport)
     await expect(page.locator("main")).to_have_attribute("data-state", "ready")
     notice = page.locator(".run-head .stuck-run")
-    await expect(notice).to_contain_text("This run looks stuck: running for 30m")
+    await expect(notice).to_contain_text("This run looks stuck: running for 30 min")
     await expect(page.locator(".run-head h1 [data-status]")).to_have_text("running")
     await shoot(page, f"run-stuck-{name}")
     done = await watched.db.fetchval(

@@ -154,7 +154,7 @@ async def test_a_run_past_max_duration_is_timed_out_and_alerted(
     [alert] = await receiver.wait_for(1)
     assert alert["rule"] == "timed_out"
     assert alert["run_id"] == stuck["run_id"]
-    assert "ran longer than 10m" in alert["text"]
+    assert "ran longer than 10 min" in alert["text"]
 
 
 async def test_a_run_silent_past_heartbeat_timeout_is_timed_out(

@@ -74,7 +74,7 @@ async def test_a_run_far_longer_than_usual_is_stuck_and_alerts_once(
     assert item["stuck"]["limit_ms"] == 10 * 60_000
     [alert] = await alerts(server, rule="stuck")
     assert alert["run_id"] == hung["run_id"] and alert["job"] == "etl"
-    assert "looks stuck: running for 11m" in alert["text"]
+    assert "looks stuck: running for 11 min" in alert["text"]
     [received] = await receiver.wait_for(1)
     assert received["rule"] == "stuck"
 

@@ -10,7 +10,9 @@ transaction-scoped advisory lock (pg_try_advisory_xact_lock). It
    twice records it once;
 2. marks runs past max_duration, or silent past heartbeat_timeout, `timed_out`;
 3. judges the runs that finished since its cursor by the alert rules (rules.py), and marks
-   anomalous successes `warning`.
+   anomalous successes `warning`. A run that reached ingestd long after it ended (history
+   loaded afterwards: INGESTD_ALERT_MAX_ARRIVAL_DELAY_S) is judged and marked, but raises
+   no alert: it is news to nobody, and dozens of them stamped "now" would bury today's.
 
 Status changes go through the ingest queue like any client's events, so the writer's merge
 rules apply and they are ordered with the rest. Alerts are recorded in the same transaction
@@ -40,7 +42,6 @@ from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.alerts import store as store_alerts
 from ingestd.monitoring.clock import Clock
 from ingestd.monitoring.job_settings import JobSettings
-from ingestd.monitoring.schedules import format_duration
 from ingestd.monitoring.verdicts import HEALTHS, job_health, judge_schedule, missed_run_id
 from ingestd.monitoring.webhooks import Target
 
@@ -67,6 +68,8 @@ class MonitorStats:
     missed: int = 0
     timed_out: int = 0
     anomalies: int = 0
+    #: Finished runs judged without alerts: they arrived long after they ended.
+    backfill: int = 0
     stuck: int = 0
     alerts: int = 0
     failed_ticks: int = 0
@@ -104,6 +107,7 @@ class Monitor:
         *,
         interval_s: float,
         commit_wait_s: float,
+        max_arrival_delay: timedelta = timedelta(days=1),
         global_targets: tuple[Target, ...] = (),
         summarize: what_changed.Summarize | None = None,
         on_alerts: Callable[[], None] | None = None,
@@ -113,6 +117,7 @@ class Monitor:
         self.clock = clock
         self.interval_s = interval_s
         self.commit_wait_s = commit_wait_s
+        self.max_arrival_delay = max_arrival_delay
         self.global_targets = global_targets
         self.on_alerts = on_alerts
         self.summarize = summarize
@@ -220,7 +225,7 @@ class Monitor:
                     "error": {
                         "type": "Missed",
                         "message": f"no run started by {(slot + settings.grace).isoformat()} "
-                        f"(due {ends}, grace {format_duration(settings.grace)})",
+                        f"(due {ends}, grace {rules.span_text(settings.grace)})",
                     },
                     "attrs": {"missed": True, "missed_runs": verdict.missed_count},
                 },
@@ -242,10 +247,10 @@ class Monitor:
     def _judge_active(self, tick: _Tick, s: JobSettings, run: asyncpg.Record) -> None:
         silent_since = run["last_event_at"] or run["started_at"]
         if s.max_duration is not None and tick.now - run["started_at"] > s.max_duration:
-            kind, why = "max_duration", f"ran longer than {format_duration(s.max_duration)}"
+            kind, why = "max_duration", f"ran longer than {rules.span_text(s.max_duration)}"
         elif s.heartbeat_timeout is not None and tick.now - silent_since > s.heartbeat_timeout:
             kind = "heartbeat_timeout"
-            why = f"silent for longer than {format_duration(s.heartbeat_timeout)}"
+            why = f"silent for longer than {rules.span_text(s.heartbeat_timeout)}"
         else:
             return
         self.stats.timed_out += 1
@@ -298,10 +303,24 @@ class Monitor:
         if run["job"] in tick.broken:
             return
         tick.judged[run_id] = (status, run["updated_at"])
-        tick.alerts.extend(alerts)
+        if self._backfilled(run):
+            self.stats.backfill += 1
+            log.debug("run %s of %s arrived long after it ended: no alert", run_id, run["job"])
+        else:
+            tick.alerts.extend(alerts)
         if mark is not None:
             self.stats.anomalies += 1
             tick.events.append(self._event(mark, tick.now))
+
+    def _backfilled(self, run: asyncpg.Record) -> bool:
+        """Whether the run reached ingestd more than max_arrival_delay after it ended (by
+        its commit time, not the tick's: a monitor that was down still alerts on runs that
+        came in time). The monitor's own missed-slot records are always news."""
+        if not self.max_arrival_delay or run["finished_at"] is None:
+            return False
+        if run["run_id"] == missed_run_id(run["job"], run["started_at"]):
+            return False
+        return bool(run["updated_at"] - run["finished_at"] > self.max_arrival_delay)
 
     def _targets(self, settings: JobSettings) -> tuple[Target, ...]:
         return rules.targets_for(settings, self.global_targets)

@@ -21,6 +21,7 @@ from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.job_settings import JobSettings
 from ingestd.monitoring.schedules import format_duration
 from ingestd.monitoring.webhooks import Target
+from ingestd.read.compare_text import duration_range, duration_text, number_range, number_text
 
 FAILING = frozenset({"failed", "timed_out"})
 
@@ -30,11 +31,13 @@ def short(run_id: str | None) -> str:
 
 
 def took(duration_ms: int | None) -> str:
-    if duration_ms is None:
-        return "?"
-    if duration_ms < 1000:
-        return f"{duration_ms}ms"
-    return format_duration(timedelta(seconds=round(duration_ms / 1000)))
+    # Worded as the dashboard and the compare summary word it: "4 min 12 s", "850 ms".
+    return "?" if duration_ms is None else duration_text(duration_ms)
+
+
+def span_text(span: timedelta) -> str:
+    """A timedelta in the words of duration_text: "5 min", "2 h"."""
+    return duration_text(span / timedelta(milliseconds=1))
 
 
 def targets_for(settings: JobSettings, global_targets: tuple[Target, ...]) -> tuple[Target, ...]:
@@ -127,7 +130,7 @@ def _missed_text(settings: JobSettings, slot: datetime, attrs: dict[str, Any]) -
     also = f" ({count} runs missed)" if isinstance(count, int) and count > 1 else ""
     return (
         f"missed its run due at {slot.isoformat()} "
-        f"(no start within grace {format_duration(settings.grace)}){also}"
+        f"(no start within grace {span_text(settings.grace)}){also}"
     )
 
 
@@ -154,12 +157,12 @@ async def _judge_anomaly(
     if first.measure == "duration_ms":
         what = (
             f"succeeded in {took(int(first.value))}, outside its usual "
-            f"{took(int(first.low))} to {took(int(first.high))}"
+            f"{duration_range(max(first.low, 0), first.high)}"
         )
     else:
         what = (
-            f"succeeded with {first.measure} = {first.value:g}, outside its usual "
-            f"{first.low:.6g} to {first.high:.6g}"
+            f"succeeded with {first.measure} = {number_text(first.value)}, outside its usual "
+            f"{number_range(first.low, first.high)}"
         )
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     alert(

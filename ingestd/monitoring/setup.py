@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -49,6 +50,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         clock,
         interval_s=settings.monitor_interval_s,
         commit_wait_s=settings.commit_wait_s,
+        max_arrival_delay=timedelta(seconds=settings.alert_max_arrival_delay_s),
         global_targets=settings.alert_webhooks + settings.alert_apprise_urls,
         # Its own two reads at most, so a busy read API never starves the monitor's.
         summarize=what_changed.summarizer(ReadDb(app[POOL], 2, timeout_s=SUMMARY_S)),
@@ -130,6 +132,9 @@ class _WatchMetrics(Collector):
                                        monitor.stats.timed_out),
             "ingestd_runs_anomalous": ("Successful runs marked warning as anomalies.",
                                        monitor.stats.anomalies),
+            "ingestd_monitor_backfill_runs": ("Finished runs judged without alerts: they "
+                                              "arrived long after they ended (a backfill).",
+                                              monitor.stats.backfill),
             "ingestd_retention_partitions_dropped": ("Log day partitions dropped.",
                                                      retention.stats.partitions_dropped),
             "ingestd_retention_log_rows_removed": ("Log rows removed by retention.",

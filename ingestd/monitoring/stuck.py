@@ -25,8 +25,8 @@ import asyncpg
 
 from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.job_settings import JobSettings
-from ingestd.monitoring.schedules import format_duration
 from ingestd.monitoring.webhooks import Target
+from ingestd.read.compare_text import duration_text
 
 FACTOR = 3.0
 FLOOR = timedelta(minutes=10)
@@ -73,15 +73,11 @@ class Stuck:
     elapsed: timedelta
 
     def text(self) -> str:
+        # Worded as the dashboard words durations ("6 min 28 s"), not as settings are set.
+        elapsed, limit = duration_text(_ms(self.elapsed)), duration_text(_ms(self.limit))
         if self.reason == "duration":
-            return (
-                f"running for {format_duration(_whole(self.elapsed))}, longer than "
-                f"{format_duration(_whole(self.limit))} ({FACTOR:g} times its usual p95)"
-            )
-        return (
-            f"silent for {format_duration(_whole(self.elapsed))} "
-            f"(no event for longer than {format_duration(_whole(self.limit))})"
-        )
+            return f"running for {elapsed}, longer than {limit} ({FACTOR:g} times its usual p95)"
+        return f"silent for {elapsed} (no event for longer than {limit})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,8 +87,9 @@ class Stuck:
         }
 
 
-def _whole(span: timedelta) -> timedelta:
-    return timedelta(seconds=max(1, int(span.total_seconds())))
+def _ms(span: timedelta) -> int:
+    """Whole seconds, at least one: "running for 6 min 28 s", never "... 28.4 s"."""
+    return max(1, int(span.total_seconds())) * 1000
 
 
 def duration_limit(usual_p95_ms: float | None, usual_n: int | None) -> timedelta | None:
