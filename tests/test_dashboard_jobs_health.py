@@ -4,6 +4,7 @@ next due, and figures labelled with their window. Screenshots go to test-artifac
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,7 @@ async def test_the_jobs_page_shows_stuck_missed_waiting_schedule_and_window(
     await expect(beat.locator("td[data-label='Success rate (7 d)']")).to_have_text("100 %")
     await expect(beat.locator("td[data-label='Runs (7 d)']")).to_have_text("1 + 1 missed")
     await expect(beat.locator(".schedule")).to_contain_text("every 1m")
-    await expect(beat.locator(".schedule")).to_contain_text("next due")
+    await expect(beat.locator(".schedule .due")).to_have_text(re.compile(r"^due \d+ min ago$"))
 
     nightly = page.locator("tr[data-job='nightly']")
     await expect(nightly.locator("[data-health]")).to_have_text("waiting")
@@ -135,3 +136,66 @@ async def test_the_run_page_says_a_stuck_run_is_stuck(
     await page.goto(f"{tabs.base}/#/run/{done}")
     await expect(page.locator(".run-head h1 [data-status]")).to_have_text("success")
     await expect(page.locator(".stuck-run")).to_have_count(0)
+
+
+# "in 25 min", or "in 3 h": relative like every other time on the page; the title is the
+# local time to the minute with its zone ("2025-03-01 03:00 GMT+1"), never seconds.
+DUE_TEXT = re.compile(r"^in \d+ (min|h|d)$")
+DUE_TITLE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d \S+$")
+
+
+async def test_next_due_reads_as_a_relative_time_with_the_minute_and_zone_on_hover(
+    watched: Served, tabs_on: Callable[[Served], Tabs]
+) -> None:
+    tabs = tabs_on(watched)
+    page = await tabs.open("/")
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    due = page.locator("tr[data-job='nightly'] .schedule .due")
+    await expect(due).to_contain_text("next due in ")
+    await expect(due.locator("time")).to_have_text(DUE_TEXT)
+    await expect(due.locator("time")).to_have_attribute("title", DUE_TITLE)
+
+    await page.goto(f"{tabs.base}/#/job/nightly")
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    tile = page.locator("[data-tile='next-due'] time")
+    await expect(tile).to_have_text(DUE_TEXT)
+    await expect(tile).to_have_attribute("title", DUE_TITLE)
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_a_running_run_without_progress_does_not_look_done(
+    watched: Served, tabs_on: Callable[[Served], Tabs], name: str, viewport: ViewportSize
+) -> None:
+    hung = await watched.db.fetchval("SELECT run_id::text FROM runs WHERE status = 'running'")
+    tabs = tabs_on(watched)  # with reduced motion, where the stripe does not move
+    page = await tabs.open(f"/#/run/{hung}", viewport=viewport)
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    cell = page.locator(".run-head .progress-cell")
+    await expect(cell).to_contain_text("no progress reported")
+    await expect(cell).not_to_contain_text("unknown")
+    bar = cell.locator("[role=progressbar]")
+    await expect(bar).not_to_have_attribute("aria-valuenow", re.compile(".*"))
+    await expect(bar).to_have_attribute("aria-valuetext", "no progress reported")
+    # Hatched, not one solid colour across the track: it must not read as 100 % done.
+    fill = bar.locator(".progress-fill")
+    image = await fill.evaluate("el => getComputedStyle(el).backgroundImage")
+    assert "repeating-linear-gradient" in image
+    await shoot(page, f"run-no-progress-{name}")
+
+
+async def test_the_stats_page_says_how_many_slots_were_missed_beside_the_success_rate(
+    watched: Served, tabs_on: Callable[[Served], Tabs]
+) -> None:
+    tabs = tabs_on(watched)
+    page = await tabs.open("/#/stats")
+    await expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    await expect(page.locator("[data-tile='success-rate']")).to_contain_text(
+        "1 missed slot not counted"
+    )
+    beat = page.locator("main table tbody tr", has=page.get_by_role("link", name="heartbeat"))
+    await expect(beat.locator("td[data-label='Success rate']")).to_have_text(
+        "100 % · 1 missed slot not counted"
+    )
+    etl = page.locator("main table tbody tr", has=page.get_by_role("link", name="etl"))
+    await expect(etl.locator("td[data-label='Success rate']")).to_have_text("100 %")
+    await shoot(page, "stats-missed-slots")

@@ -128,15 +128,31 @@ export function fmtTime(iso, { ms = false } = {}) {
   return `${date} ${time}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ""}`;
 }
 
+// Minute precision and the zone, for a time due: "2025-03-01 04:26 GMT+1".
+export function fmtMinute(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+    .formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
+  return `${fmtTime(iso).slice(0, 16)}${zone ? ` ${zone}` : ""}`;
+}
+
+// "25 min", "3 h", "2 d": how far a time is, either way.
+function span(s) {
+  if (s < 90 * 60) return `${Math.max(1, Math.round(s / 60))} min`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+// "3 min ago", "just now", or "in 25 min" for a time ahead (a slot due).
 export function fmtAgo(iso, now = Date.now()) {
   if (!iso) return "never";
   const s = (now - new Date(iso).getTime()) / 1000;
   if (Number.isNaN(s)) return String(iso);
-  if (s < -5) return "in the future";
+  if (s < -30) return `in ${span(-s)}`;
   if (s < 45) return "just now";
-  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
-  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
+  return `${span(s)} ago`;
 }
 
 // A <time> showing "3 min ago", the exact local time on hover; updateTimes() keeps it current.
@@ -148,13 +164,26 @@ export function ago(iso) {
   );
 }
 
+// A time ahead (a job's next slot): "in 25 min", the local time to the minute and its zone on
+// hover. Seconds would be noise: slots fall on whole minutes.
+export function dueIn(iso) {
+  return h(
+    "time",
+    { datetime: iso || "", title: fmtMinute(iso), dataset: { ago: iso || "" } },
+    fmtAgo(iso),
+  );
+}
+
 export function updateTimes(root) {
   for (const el of root.querySelectorAll("time[data-ago]")) {
     el.textContent = fmtAgo(el.dataset.ago);
   }
 }
 
-// Progress of a running run: a bar when a number is known, else an indeterminate stripe.
+// Progress of a running run: a bar when a number is known, else an indeterminate stripe
+// (hatched, never a full bar: a run that reports no progress must not look done).
+export const NO_PROGRESS = "no progress reported";
+
 export function progressBar(progress, text) {
   const known = typeof progress === "number";
   const bar = h("div", { class: "progress-fill" });
@@ -167,6 +196,7 @@ export function progressBar(progress, text) {
       "aria-valuemin": "0",
       "aria-valuemax": "100",
       "aria-valuenow": known ? String(Math.round(progress)) : null,
+      "aria-valuetext": known ? null : NO_PROGRESS,
       "aria-label": text || "progress",
     },
     bar,

@@ -5,7 +5,7 @@ import { ApiError, getJSON } from "./api.js";
 import { durationHistory } from "./charts.js";
 import { groupRuns } from "./errors.js";
 import {
-  ago, field, fmtDuration, fmtNumber, fmtPercent, fmtTime, h, healthBadge, href,
+  ago, dueIn, field, fmtDuration, fmtNumber, fmtPercent, fmtTime, h, healthBadge, href,
   replaceKeepingFocus, select, statusBadge,
 } from "./dom.js";
 import { shownStatus } from "./jobs.js";
@@ -106,7 +106,7 @@ export function mount(root, ctx) {
     const runs = f ? fmtNumber(f.total_runs - missed) : "0";
     tiles.replaceChildren(...[
       ["Schedule", schedule(row, doc)],
-      ["Next due", row?.due_at || doc?.due_at ? fmtTime(row?.due_at || doc?.due_at) : "–"],
+      ["Next due", row?.due_at || doc?.due_at ? dueIn(row?.due_at || doc?.due_at) : "–"],
       ["Late by", row?.late_by_ms != null ? fmtDuration(row.late_by_ms) : "–"],
       [`Success rate ${d}`, fmtPercent(f?.success_rate), "of finished runs, missed slots left out"],
       [`Runs ${d}`, missed ? `${runs} + ${fmtNumber(missed)} missed` : runs],

@@ -3,7 +3,7 @@
 import { getJSON } from "./api.js";
 import { runBars } from "./charts.js";
 import {
-  ago, fmtDuration, fmtNumber, fmtPercent, fmtTime, h, healthBadge, href, replaceKeepingFocus,
+  ago, dueIn, fmtDuration, fmtNumber, fmtPercent, h, healthBadge, href, replaceKeepingFocus,
   statusBadge,
 } from "./dom.js";
 
@@ -110,7 +110,12 @@ function scheduleCell(job) {
   if (!s) return h("span", { class: "muted" }, "none");
   const what = s.every ? `every ${s.every}` : `cron ${s.cron}${s.timezone && s.timezone !== "UTC" ? ` (${s.timezone})` : ""}`;
   return [h("code", {}, what),
-    job.due_at ? h("div", { class: "note" }, "next due ", h("time", { datetime: job.due_at }, fmtTime(job.due_at))) : ""];
+    job.due_at ? h("div", { class: "note due" }, dueLabel(job.due_at), dueIn(job.due_at)) : ""];
+}
+
+// "next due in 25 min"; a slot already past (late, missed) is "due 10 min ago".
+export function dueLabel(iso) {
+  return new Date(iso).getTime() > Date.now() ? "next due " : "due ";
 }
 
 function empty() {

@@ -3,7 +3,7 @@
 import { ApiError, getJSON } from "./api.js";
 import {
   FINAL, LEVELS, ago, fmtDuration, fmtNumber, fmtTime, h, href, json,
-  levelBadge, message, progressBar, replaceKeepingFocus, statusBadge,
+  levelBadge, message, NO_PROGRESS, progressBar, replaceKeepingFocus, statusBadge,
 } from "./dom.js";
 import { shownStatus } from "./jobs.js";
 import { runLogs } from "./runlogs.js";
@@ -86,7 +86,7 @@ export function mount(root, ctx) {
     if (!final || typeof run.progress === "number") {
       meta.splice(6, 0, ["Progress", h("div", { class: "progress-cell" },
         progressBar(run.progress, "run progress"),
-        typeof run.progress === "number" ? `${Math.round(run.progress)} %` : "unknown")]);
+        typeof run.progress === "number" ? `${Math.round(run.progress)} %` : NO_PROGRESS)]);
     }
     replaceKeepingFocus(head,
       h("p", { class: "crumbs" }, h("a", { href: href("runs", "", { job: run.job }) }, `← ${run.job ?? "all"} runs`)),

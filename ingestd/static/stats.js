@@ -64,7 +64,8 @@ export function mount(root, ctx) {
     const logs = Object.values(summary.log_counts || {}).reduce((a, b) => a + b, 0);
     tiles.replaceChildren(...[
       ["Runs", fmtNumber(summary.total_runs)],
-      ["Success rate", fmtPercent(summary.success_rate), "of finished runs, warnings included"],
+      ["Success rate", fmtPercent(summary.success_rate),
+        `of finished runs, warnings included${missedText(summary.missed_count, "; ")}`],
       ["Failed", fmtNumber(summary.failure_count)],
       ["Warnings", fmtNumber(summary.warning_count)],
       ["Running", fmtNumber(summary.running_count)],
@@ -125,6 +126,13 @@ export function mount(root, ctx) {
   return { refresh, destroy: () => window.removeEventListener("resize", onResize) };
 }
 
+// Missed slots are left out of success rates (a slot that never ran did not fail): the
+// rate must not pass for the whole story, so their count stands beside it.
+function missedText(count, sep) {
+  if (!count) return "";
+  return `${sep}${fmtNumber(count)} missed slot${count === 1 ? "" : "s"} not counted`;
+}
+
 function successRate(item) {
   const runs = item?.runs_by_status || {};
   const finished = FINISHED.reduce((sum, s) => sum + (runs[s] || 0), 0);
@@ -153,7 +161,8 @@ function jobTable(items) {
       h("th", { scope: "row", "data-label": "Job" },
         h("a", { href: href("job", j.job), dataset: { focusKey: `job:${j.job}` } }, j.job ?? "(no job)")),
       h("td", { "data-label": "Runs" }, fmtNumber(j.total_runs)),
-      h("td", { "data-label": "Success rate" }, fmtPercent(j.success_rate)),
+      h("td", { "data-label": "Success rate" }, fmtPercent(j.success_rate),
+        j.missed_count ? h("span", { class: "missed-note muted" }, missedText(j.missed_count, " · ")) : null),
       h("td", { "data-label": "Failed" }, fmtNumber(j.failure_count)),
       h("td", { "data-label": "Avg duration" }, fmtDuration(j.avg_duration_ms)),
       h("td", { "data-label": "p50" }, fmtDuration(j.p50_duration_ms)),
