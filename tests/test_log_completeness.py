@@ -99,7 +99,7 @@ async def test_repeated_numbers_without_event_ids_are_sorted_out_from_the_logs(
 async def test_a_bad_seq_is_refused_and_its_neighbours_kept(empty: Served) -> None:
     run_id = rid()
     events = [line(run_id, 0), {**line(run_id, 1), "seq": -1}, {**line(run_id, 2), "seq": "2"},
-              {**line(run_id, 3), "seq": 2**31}, {**line(run_id, 4), "seq": True}]  # fmt: skip
+              {**line(run_id, 3), "seq": 2**31 - 1}, {**line(run_id, 4), "seq": True}]  # fmt: skip
     async with empty.http.post(
         "v1/events", json=events, headers=read_helpers.INGEST_ONLY
     ) as answer:
@@ -172,3 +172,19 @@ async def test_a_lines_seq_is_shown_in_the_logs_of_the_run_and_in_all_logs(empty
     assert sorted((log["seq"] is None, log["seq"]) for log in logs) == [
         (False, 0), (False, 1), (True, None),
     ]  # fmt: skip
+
+
+async def test_the_largest_seq_is_stored_and_its_run_still_answers(empty: Served) -> None:
+    # The lines a run expects (its highest seq + 1) must fit PostgreSQL's integer: 2**31 - 1
+    # as a seq made the writer refuse the runs row and the run's answers a 500.
+    run_id, top = rid(), 2**31 - 2
+    await send(empty, run_event(run_id, job="seqd", status="running"), line(run_id, top))
+    await send(empty, run_event(run_id, status="success", log_lines=top + 1))
+    assert await completeness(empty, run_id) == {
+        "state": "missing", "received": 1, "expected": top + 1, "missing": top,
+        "gaps": [[0, top - 1]],
+    }  # fmt: skip
+    compared = await get(empty, f"v1/runs/{run_id}/compare")
+    assert (
+        compared["summary"][0] == f"{top:,} of {top + 1:,} log lines missing (seq 0\u2013{top - 1})"
+    )

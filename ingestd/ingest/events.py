@@ -62,7 +62,10 @@ def with_column(row: LogRow, index: int, value: Any) -> LogRow:
 
 MAX_NAME_CHARS = 200
 #: A line's number in its run goes in an integer column.
-MAX_SEQ = 2**31 - 1
+# The lines a run expects (its highest seq + 1) must fit PostgreSQL's integer, as runs_gaps_idx
+# and the gap lookup compute them: the highest seq is one below int4's top.
+MAX_SEQ = 2**31 - 2
+MAX_LOG_LINES = MAX_SEQ + 1
 ERROR_LEVELNO = 40
 # Accepted event times: what PostgreSQL and Python both represent without surprises.
 MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
@@ -350,9 +353,10 @@ def parse_run(obj: dict[str, Any], received_at: datetime, limits: Limits) -> Run
                 raise EventError(f"progress must be a number from 0 to 100, not {_show(value)}")
             event.progress = float(value)
         elif key == "log_lines":
-            if type(value) is not int or not 0 <= value <= MAX_SEQ:
+            if type(value) is not int or not 0 <= value <= MAX_LOG_LINES:
                 raise EventError(
-                    f"log_lines must be a whole number from 0 to {MAX_SEQ}, not {_show(value)}"
+                    f"log_lines must be a whole number from 0 to {MAX_LOG_LINES}, "
+                    f"not {_show(value)}"
                 )
             event.log_lines = value
         elif key == "counters":

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ingestd.ingest.events import MAX_EPOCH, MAX_SEQ
+from ingestd.ingest.events import MAX_EPOCH, MAX_LOG_LINES, MAX_SEQ
 from ingestd.ingest.vocab import STATUS_ALIASES
 
 T = TypeVar("T")
@@ -125,7 +125,7 @@ LogLines = Annotated[
     int,
     Meta(
         ge=0,
-        le=MAX_SEQ,
+        le=MAX_LOG_LINES,
         description="How many log lines the run numbered (seq 0 to log_lines - 1), sent with "
         "its finish: lines lost at the end of the run then read as missing.",
     ),

@@ -27,13 +27,14 @@ MAX_GAPS = 10
 
 # The run's distinct seqs, by the primary key (run_id, ...) of each partition; -1 before
 # them all and the count expected ($3) after them, so a gap at the start or at the end (the
-# tail its finish announced) is found like any other.
+# tail its finish announced) is found like any other. In bigint: the count expected may be
+# int4's top, and seq + 1 is computed past it.
 RUN_GAPS = """
 WITH numbered AS (
     SELECT DISTINCT seq FROM logs WHERE run_id = $1::uuid AND seq IS NOT NULL
 ), steps AS (
     SELECT seq, lead(seq) OVER (ORDER BY seq) AS next
-    FROM (SELECT seq FROM numbered UNION ALL SELECT -1 UNION ALL SELECT $3::integer) AS s
+    FROM (SELECT seq::bigint FROM numbered UNION ALL SELECT -1 UNION ALL SELECT $3::bigint) AS s
 )
 SELECT (SELECT count(*) FROM numbered) AS received,
        ARRAY(SELECT ARRAY[seq + 1, next - 1] FROM steps WHERE next > seq + 1
