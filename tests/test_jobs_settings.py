@@ -66,7 +66,9 @@ async def test_put_then_get_gives_the_settings_back_in_canonical_form(server: Se
         "enabled": True, "counters": ["records"], "history": 30, "min_history": 10, "k": 4.0
     }  # fmt: skip
     assert got["configured"] is True
-    assert got["health"] == "unknown"
+    # A schedule and no run yet: waiting, as GET /v1/jobs says before the monitor's first tick.
+    assert got["health"] == "waiting"
+    assert got["stuck"] is None
 
 
 async def test_put_replaces_the_whole_document(server: Served) -> None:

@@ -83,6 +83,46 @@ async def test_a_run_far_longer_than_usual_is_stuck_and_alerts_once(
     assert (await jobs(server))["etl"]["health"] == "ok"
 
 
+async def job(server: Served, name: str) -> dict[str, Any]:
+    async with server.http.get(f"v1/jobs/{name}", headers=FRESH) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.json()  # type: ignore[no-any-return]
+
+
+async def test_a_job_with_a_stuck_run_is_stuck_on_the_list_and_on_its_own_page(
+    server_factory: Factory, receiver: Receiver
+) -> None:
+    server = await watched(server_factory, receiver)
+    t0 = freeze(server)
+    # Two jobs whose run hangs after five 2-minute successes: one with settings (a daily
+    # schedule the monitor judges ok), one without any.
+    await put_job(server, "configured", every="1d")
+    hung = {}
+    for name in ("configured", "bare"):
+        usual = [run(name, t0 + timedelta(hours=i), seconds=120) for i in range(5)]
+        hung[name] = run(name, t0 + timedelta(hours=5), status="running", seconds=None)
+        await send(server, *usual, hung[name])
+    advance(server, hours=5, minutes=11)  # 11 min in: past the 10 min floor
+    await tick(server)
+    listed = await jobs(server)
+    for name in ("configured", "bare"):
+        alone = await job(server, name)
+        assert listed[name]["health"] == alone["health"] == "stuck"
+        assert alone["stuck"] == listed[name]["stuck"]
+        assert alone["stuck"]["run_id"] == hung[name]["run_id"]
+        assert alone["stuck"]["reason"] == "duration" and alone["stuck"]["limit_ms"] == 600_000
+        assert alone["stuck"]["text"].startswith("running for 11 min")
+
+    # Once the runs end, neither endpoint says stuck.
+    for name in ("configured", "bare"):
+        await send(server, {"kind": "run", "run_id": hung[name]["run_id"], "status": "success"})
+    listed = await jobs(server)
+    for name in ("configured", "bare"):
+        alone = await job(server, name)
+        assert listed[name]["health"] == alone["health"] == "ok"
+        assert listed[name]["stuck"] is alone["stuck"] is None
+
+
 async def test_a_silent_run_of_a_job_without_history_is_stuck_after_the_default_heartbeat(
     server_factory: Factory, receiver: Receiver
 ) -> None:

@@ -1,12 +1,13 @@
 """A job's settings over HTTP: PUT (admin), GET (read), DELETE (admin) /v1/jobs/{job}.
 
 PUT replaces the whole document (fields left out take their defaults) and answers with it
-as GET does: the settings, plus the job's health as the monitor last judged it.
+as GET does: the settings, plus the job's health and stuck run as GET /v1/jobs shows them.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,7 +22,8 @@ from ingestd.monitoring import job_settings, sql
 from ingestd.monitoring.clock import CLOCK
 from ingestd.monitoring.job_settings import JobSettings, SettingsInvalid
 from ingestd.monitoring.setup import connection
-from ingestd.monitoring.verdicts import job_health
+from ingestd.monitoring.stuck import stuck_runs
+from ingestd.monitoring.verdicts import job_standing
 from ingestd.settings import SETTINGS
 
 log = logging.getLogger("ingestd.monitor")
@@ -37,9 +39,10 @@ def _job(request: web.Request) -> str:
     return job
 
 
-async def _document(conn: Conn, job: str, *, redact: bool) -> dict[str, Any] | None:
+async def _document(conn: Conn, job: str, now: datetime, *, redact: bool) -> dict[str, Any] | None:
     row = await conn.fetchrow(sql.GET_JOB, job)
-    if row is None and not await conn.fetchval(sql.JOB_HAS_RUNS, job):
+    has_run = bool(await conn.fetchval(sql.JOB_HAS_RUNS, job))
+    if row is None and not has_run:
         return None
     settings, warnings = (
         job_settings.read_stored(row) if row is not None else (JobSettings(job), [])
@@ -47,11 +50,20 @@ async def _document(conn: Conn, job: str, *, redact: bool) -> dict[str, Any] | N
     for warning in warnings:
         log.warning("job %r: %s", job, warning)
     last_ended = await conn.fetchval(sql.JOB_LAST_ENDED, job)
+    # Judged as GET /v1/jobs judges it (stuck included), at the monitor's clock.
+    standing = job_standing(
+        row["health"] if row else None,
+        last_ended,
+        scheduled=settings.schedule is not None,
+        has_run=has_run,
+        stuck_run=(await stuck_runs(conn, now, job)).get(job),
+    )
     return {
         **settings.view(redact=redact),
         **({"warnings": warnings} if warnings else {}),
         "configured": row is not None,
-        "health": job_health(row["health"] if row else None, last_ended),
+        "health": standing["health"],
+        "stuck": standing["stuck"],
         "health_since": row["health_since"] if row else None,
         "due_at": row["due_at"] if row else None,
         "updated_at": row["updated_at"] if row else None,
@@ -76,7 +88,7 @@ async def put_job(request: web.Request) -> web.Response:
         created = await conn.fetchval(
             sql.PUT_JOB, *job_settings.row_values(settings), request.app[CLOCK].now()
         )
-        answer = await _document(conn, job, redact=False)  # an admin's
+        answer = await _document(conn, job, request.app[CLOCK].now(), redact=False)  # admin's
     return json_response(answer, 201 if created else 200)
 
 
@@ -86,7 +98,8 @@ async def get_job(request: web.Request) -> web.Response:
     job = _job(request)
     async with connection(request) as conn:
         # Webhook URLs often hold their secret: only who may change them sees them whole.
-        answer = await _document(conn, job, redact=not granted(request, "admin"))
+        now = request.app[CLOCK].now()
+        answer = await _document(conn, job, now, redact=not granted(request, "admin"))
     if answer is None:
         raise Problem(404, "Not Found", f"no job {job!r}: it has no settings and no runs")
     return json_response(answer)

@@ -16,7 +16,7 @@ from ingestd.ingest.models import Maybe, Stamp, Uuid
 from ingestd.monitoring.job_settings import MAX_COUNTER_CHARS, MAX_WEBHOOKS
 from ingestd.monitoring.schedules import MAX_CRON_CHARS
 from ingestd.monitoring.webhooks import MAX_URL_CHARS
-from ingestd.read.models import Health
+from ingestd.read.models import Health, StuckRun
 
 Rule = Literal[
     "failed", "timed_out", "missed", "failures_in_a_row", "recovered", "anomaly", "stuck"
@@ -123,7 +123,7 @@ class JobAnomaly(msgspec.Struct):
 
 
 class Job(msgspec.Struct):
-    """A job's settings in canonical form, and its health as the monitor last judged it."""
+    """A job's settings in canonical form, and its health as GET /v1/jobs judges it."""
 
     job: str
     every: DurationOut | None
@@ -135,7 +135,8 @@ class Job(msgspec.Struct):
     alerts: JobAlerts
     anomaly: JobAnomaly
     configured: Annotated[bool, Meta(description="false: the defaults, nothing stored.")]
-    health: Health
+    health: Annotated[Health, Meta(description="As GET /v1/jobs shows it, `stuck` included.")]
+    stuck: Annotated[StuckRun | None, Meta(description="The stuck run, when `stuck`.")]
     health_since: Stamp | None
     due_at: Stamp | None
     updated_at: Stamp | None

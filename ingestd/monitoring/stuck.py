@@ -55,6 +55,8 @@ FROM runs AS r
 {USUAL_P95}
 WHERE r.status IN ('pending', 'running') AND r.job IS NOT NULL
 """
+# The same, for one job (GET /v1/jobs/{job}).
+JOB_RUNNING_RUNS = RUNNING_RUNS + "AND r.job = $1\n"
 
 
 class Fetcher(Protocol):
@@ -120,10 +122,13 @@ def judge(
     return None
 
 
-async def stuck_runs(conn: Fetcher, now: datetime) -> dict[str, tuple[str, Stuck]]:
-    """Per job, its stuck running run (the newest, if several) and why."""
+async def stuck_runs(
+    conn: Fetcher, now: datetime, job: str | None = None
+) -> dict[str, tuple[str, Stuck]]:
+    """Per job (or for `job` only), its stuck running run (the newest, if several) and why."""
     found: dict[str, tuple[str, Stuck, datetime]] = {}
-    for run in await conn.fetch(RUNNING_RUNS):
+    running = await (conn.fetch(RUNNING_RUNS) if job is None else conn.fetch(JOB_RUNNING_RUNS, job))
+    for run in running:
         verdict = judge(
             now, run["started_at"], run["last_event_at"], run["usual_p95_ms"], run["usual_n"]
         )

@@ -7,8 +7,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ingestd.monitoring.job_settings import JobSettings
+from ingestd.monitoring.stuck import Stuck
 
 _MISSED_NAMESPACE = uuid.UUID("3b0c9a4e-2f57-4d8e-a1f6-6d1e5c0b7a21")
 HEALTHS = ("ok", "failing", "late", "missed", "stuck", "waiting", "unknown")
@@ -37,6 +39,31 @@ def job_health(
     if monitored in ("late", "missed") or (monitored == "waiting" and not has_run):
         return monitored
     return ended_health(last_ended_status)
+
+
+def job_standing(
+    monitored: str | None,
+    last_ended_status: str | None,
+    *,
+    scheduled: bool,
+    has_run: bool,
+    stuck_run: tuple[str, Stuck] | None,
+) -> dict[str, Any]:
+    """A job's `health` and `stuck` (the stuck run and why, else None) as GET /v1/jobs and
+    GET /v1/jobs/{job} both show them: one function, so the two never disagree."""
+    # A scheduled job with no run is waiting even before the monitor's first tick says so.
+    waiting = scheduled and not has_run
+    health = job_health(
+        "waiting" if waiting else monitored,
+        last_ended_status,
+        stuck=stuck_run is not None,
+        has_run=has_run,
+    )
+    shown = None
+    if stuck_run is not None:
+        run_id, why = stuck_run
+        shown = {"run_id": run_id, **why.as_dict(), "text": why.text()}
+    return {"health": health, "stuck": shown}
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,14 +319,14 @@ def _job_item(
     row: asyncpg.Record, stuck_run: tuple[str, stuck.Stuck] | None, now: datetime
 ) -> dict[str, Any]:
     schedule = _schedule(row)
-    # A scheduled job with no run is waiting even before the monitor's first tick says so.
-    waiting = schedule is not None and row["run_id"] is None
-    health = verdicts.job_health(
-        "waiting" if waiting else row["monitored_health"],
+    standing = verdicts.job_standing(
+        row["monitored_health"],
         row["last_ended_status"],
-        stuck=stuck_run is not None,
+        scheduled=schedule is not None,
         has_run=row["run_id"] is not None,
+        stuck_run=stuck_run,
     )
+    health = standing["health"]
     due_at = row["monitored_due_at"]
     late = health in ("late", "missed") and due_at is not None and now > due_at
     return {
@@ -340,7 +340,5 @@ def _job_item(
         "schedule": schedule,
         "due_at": due_at,
         "late_by_ms": int((now - due_at) / timedelta(milliseconds=1)) if late else None,
-        "stuck": None
-        if stuck_run is None
-        else {"run_id": stuck_run[0], **stuck_run[1].as_dict(), "text": stuck_run[1].text()},
+        "stuck": standing["stuck"],
     }
