@@ -169,14 +169,15 @@ async def test_a_failed_run_against_the_last_success_before_it(crafted: Crafted)
 
 async def test_the_figures_behind_the_list(crafted: Crafted) -> None:
     answer = await compare(crafted, "F")
-    # The usual window: the job's successful runs (s1-s6), whenever they ran.
-    assert answer["usual_window"] == {"runs": 6, "of_at_most": 100}
+    # The usual window: the job's successful runs before F (s1-s5); s6 came after it.
+    assert answer["usual_window"] == {"runs": 5, "of_at_most": 100, "before_run": True}
     duration = answer["duration"]
     assert duration["ms"] == 252_000 and duration["with_ms"] == 180_000
     assert duration["difference_ms"] == 72_000
-    # 60, 90, 100, 120, 150, 180 s: percentiles as PostgreSQL's percentile_cont.
-    assert duration["p50_ms"] == 110_000 and duration["p95_ms"] == 172_500
-    assert duration["usual"] == {"p5": 67_500, "p50": 110_000, "p95": 172_500, "runs": 6}
+    # 60, 90, 120, 150, 180 s: percentiles as PostgreSQL's percentile_cont (p5 at rank 0.2,
+    # p95 at rank 3.8 of 0-4).
+    assert duration["p50_ms"] == 120_000 and duration["p95_ms"] == 174_000
+    assert duration["usual"] == {"p5": 66_000, "p50": 120_000, "p95": 174_000, "runs": 5}
     assert answer["steps"] == [
         {"step": "FETCH", "in": "both", "ms": 40_000, "with_ms": 10_000, "lines": 2,
          "with_lines": 3},
@@ -193,16 +194,16 @@ async def test_the_figures_behind_the_list(crafted: Crafted) -> None:
     assert gone["count"] == 1 and gone["step"] == "FETCH"
     assert answer["errors"]["both"] == []
     assert answer["log_counts"]["error"] == {
-        "count": 12, "with": 1, "usual": {"p5": 0, "p50": 0, "p95": 0.75, "runs": 6},
+        "count": 12, "with": 1, "usual": {"p5": 0, "p50": 0, "p95": 0.8, "runs": 5},
     }  # fmt: skip
     assert answer["log_counts"]["info"]["count"] == 5
     assert answer["counters"] == [
         {"key": "files", "value": 0, "with": 40,
-         "usual": {"p5": 40, "p50": 41, "p95": 41.75, "runs": 6}},
+         "usual": {"p5": 40, "p50": 41, "p95": 41.8, "runs": 5}},
     ]  # fmt: skip
     by_key = {item["key"]: item for item in answer["attrs"]}
     assert set(by_key) == {"version", "file"}  # host is the same
-    assert by_key["version"]["usual"] == {"values": [{"value": "2.2", "runs": 6}], "runs": 6}
+    assert by_key["version"]["usual"] == {"values": [{"value": "2.2", "runs": 5}], "runs": 5}
     assert by_key["file"]["with"] == "s5.csv"
 
 
@@ -211,7 +212,9 @@ async def test_a_run_with_no_previous_success_gets_only_the_usual_ranges(
 ) -> None:
     answer = await compare(crafted, "X")
     assert answer["with"] is None
-    assert answer["usual_window"]["runs"] == 1  # Y, the success that came later
+    # No success before X: the window falls back to Y, the success that came later, and
+    # says so.
+    assert answer["usual_window"] == {"runs": 1, "of_at_most": 100, "before_run": False}
     assert answer["duration"]["usual"] == {"p5": 40_000, "p50": 40_000, "p95": 40_000, "runs": 1}
     assert answer["counters"] == [
         {"key": "rows", "value": 3, "with": None,
@@ -233,7 +236,7 @@ async def test_with_names_any_run_even_of_another_job(crafted: Crafted) -> None:
     assert answer["with"]["run_id"] == crafted.runs["O"]
     assert answer["with"]["job"] == "other-job"
     assert answer["with_reason"] == "requested"
-    assert answer["usual_window"]["runs"] == 6  # still the run's own job
+    assert answer["usual_window"]["runs"] == 5  # still the run's own job, before the run
     label = f"run {crafted.runs['O'][:8]}"
     assert f"took 4 min 12 s, usually 1{DASH}3 min (20 s in {label})" in answer["summary"]
     # A later success of the same job is fine too; last_success may be named.
@@ -276,3 +279,41 @@ async def test_a_run_that_ended_in_a_warning_is_a_last_success(crafted: Crafted)
     assert answer["summary"] == [
         f"took 5 s, usually 51 s{DASH}2 min (1 min 10 s in the last success)"
     ]
+
+
+async def test_a_later_success_does_not_count_towards_an_old_runs_usual_ranges(
+    crafted: Crafted,
+) -> None:
+    # Version 1.9.0 failed two days ago and its fix 1.9.1 came after: the old failure is set
+    # against what was usual then (1.8.2), not against its fix; and the fix's own window
+    # holds the successes before it, the failure left out.
+    now = datetime.now(UTC).replace(microsecond=0)
+    old, broken, fixed, newest = rid(), rid(), rid(), rid()
+    day = timedelta(days=1)
+    await send(
+        crafted.server,
+        _run(old, "versioned", now - 3 * day, 60, "success", counters={"rows": 100},
+             attrs={"version": "1.8.2"}),
+        _run(broken, "versioned", now - 2 * day, 5, "failed", counters={"rows": 0},
+             attrs={"version": "1.9.0"}),
+        _run(fixed, "versioned", now - day, 300, "success", counters={"rows": 900},
+             attrs={"version": "1.9.1"}),
+        _run(newest, "versioned", now - day / 2, 300, "success", counters={"rows": 900},
+             attrs={"version": "1.9.1"}),
+    )  # fmt: skip
+    answer = await get(crafted.server, f"v1/runs/{broken}/compare")
+    assert answer["with"]["run_id"] == old
+    assert answer["usual_window"] == {"runs": 1, "of_at_most": 100, "before_run": True}
+    assert answer["duration"]["usual"] == {"p5": 60_000, "p50": 60_000, "p95": 60_000, "runs": 1}
+    by_key = {item["key"]: item for item in answer["attrs"]}
+    assert by_key["version"]["usual"] == {"values": [{"value": "1.8.2", "runs": 1}], "runs": 1}
+    assert answer["counters"][0]["usual"] == {"p5": 100, "p50": 100, "p95": 100, "runs": 1}
+    assert answer["summary"] == [
+        "took 5 s, usually 1 min (1 min in the last success)",
+        "rows 0, usually 100",
+        "version 1.9.0, usually 1.8.2",
+    ]
+    later = await get(crafted.server, f"v1/runs/{newest}/compare")
+    assert later["with"]["run_id"] == fixed
+    assert later["usual_window"] == {"runs": 2, "of_at_most": 100, "before_run": True}
+    assert later["duration"]["usual"]["runs"] == 2  # old and fixed: not broken, not itself

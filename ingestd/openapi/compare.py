@@ -83,6 +83,12 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "runs": {"type": "integer"},
                     "of_at_most": {"type": "integer", "const": USUAL_RUNS},
+                    "before_run": {
+                        "type": "boolean",
+                        "description": "true: the window is the job's newest successes that "
+                        "started before the run; false: none did (the job's first runs), so it "
+                        "is its newest successes, which came after the run.",
+                    },
                 },
             },
             "duration": {

@@ -15,7 +15,8 @@ import orjson
 
 from ingestd.ingest.vocab import LEVEL_NAMES
 
-#: The usual ranges come from the job's newest successful runs, at most this many.
+#: The usual ranges come from the job's newest successful runs before the run (its newest
+#: whenever they ran only when none came before it), at most this many.
 USUAL_RUNS = 100
 #: "Usually A-B" is the 5th to the 95th percentile of the window: one odd run in twenty
 #: does not widen it.

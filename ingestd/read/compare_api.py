@@ -40,8 +40,18 @@ def _with_param(params: Params) -> str | None:
         raise bad_param("with", f"must be {LAST_SUCCESS} or a run id, not {raw[:60]!r}") from None
 
 
-async def _nothing() -> list[Any]:
-    return []
+async def usual_window(db: ReadDb, run: Any) -> tuple[list[Any], bool]:
+    """The runs of the usual ranges, and whether they all started before the run: the job's
+    newest successes before it; only when there is none (its first runs), its newest."""
+    if run["job"] is None:
+        return [], True
+    rows = await db.fetch(
+        sql.COMPARE_USUAL_BEFORE, run["job"], run["started_at"], run["run_id"], compare.USUAL_RUNS
+    )
+    if rows:
+        return rows, True
+    rows = await db.fetch(sql.COMPARE_USUAL_ANY, run["job"], run["run_id"], compare.USUAL_RUNS)
+    return rows, not rows
 
 
 def _span(run: Any) -> tuple[datetime, datetime]:
@@ -105,12 +115,8 @@ async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, 
     runs = [run] if other is None or other_id == run_id else [run, other]
     # Independent reads, on connections of their own at once (the gaps only when the run's
     # figures show some: mostly no query).
-    lines, window, completeness = await asyncio.gather(
-        read_lines(db, runs),
-        db.fetch(sql.COMPARE_USUAL, run["job"], run_id, compare.USUAL_RUNS)
-        if run["job"] is not None
-        else _nothing(),
-        with_gaps(db, run),
+    lines, (window, before_run), completeness = await asyncio.gather(
+        read_lines(db, runs), usual_window(db, run), with_gaps(db, run)
     )
     step_rows = [row for row in lines if row["kind"] == "step"]
     error_rows = [row for row in lines if row["kind"] == "error"]
@@ -118,7 +124,11 @@ async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, 
         "run": compare.run_brief(run),
         "with": None if other is None else compare.run_brief(other),
         "with_reason": LAST_SUCCESS if with_id is None else "requested",
-        "usual_window": {"runs": len(window), "of_at_most": compare.USUAL_RUNS},
+        "usual_window": {
+            "runs": len(window),
+            "of_at_most": compare.USUAL_RUNS,
+            "before_run": before_run,
+        },
         "duration": compare.duration(run, other, window),
         "steps": compare.steps(run_id, other_id, step_rows),
         "errors": compare.errors(run_id, other_id, error_rows),

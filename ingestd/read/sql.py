@@ -114,12 +114,20 @@ SELECT {RUN_COLUMNS} FROM runs
 WHERE job = $1 AND status IN ('success', 'warning') AND (started_at, run_id) < ($2, $3::uuid)
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT 1
 """
-# The window of the job's usual ranges: its newest successful runs, the run itself left out.
+# The window of the job's usual ranges: its newest successful runs that started before the
+# run (a backward walk of runs_job_window_idx from the run's place), so an old run is not
+# judged by what came after it (its fix, a new version). COMPARE_USUAL_ANY is the fallback
+# for a job's first runs, with no success before them: its newest, the run itself left out.
 # small_attrs: attrs of over 300 bytes as text (rare) do not count towards the usual values.
-COMPARE_USUAL = """
+_USUAL_COLUMNS = """
 SELECT duration_ms, counters::text AS counters, small_attrs::text AS attrs, n_trace, n_debug,
        n_info, n_success, n_warning, n_error, n_critical
-FROM runs
+FROM runs"""
+COMPARE_USUAL_BEFORE = f"""{_USUAL_COLUMNS}
+WHERE job = $1 AND status IN ('success', 'warning') AND (started_at, run_id) < ($2, $3::uuid)
+ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $4
+"""
+COMPARE_USUAL_ANY = f"""{_USUAL_COLUMNS}
 WHERE job = $1 AND status IN ('success', 'warning') AND run_id <> $2::uuid
 ORDER BY runs.started_at DESC, runs.run_id DESC LIMIT $3
 """
