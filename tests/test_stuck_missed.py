@@ -4,12 +4,14 @@ success and duration figures. Known data, a frozen clock moved by the test."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from ingestd.monitoring.monitor import MONITOR
 from ingestd.monitoring.webhooks import Target
 from tests.conftest import Served
 from tests.monitor_helpers import (
@@ -77,10 +79,22 @@ async def test_a_run_far_longer_than_usual_is_stuck_and_alerts_once(
     assert "looks stuck: running for 11 min" in alert["text"]
     [received] = await receiver.wait_for(1)
     assert received["rule"] == "stuck"
+    # /metrics counts it as stuck too, as the Jobs page does.
+    assert await metric_jobs(server) == {"stuck": 1}
 
     # It ends: no longer stuck.
     await send(server, {"kind": "run", "run_id": hung["run_id"], "status": "success"})
     assert (await jobs(server))["etl"]["health"] == "ok"
+    assert await metric_jobs(server) == {"ok": 1}
+
+
+async def metric_jobs(server: Served) -> dict[str, int]:
+    """ingestd_jobs{health} as /metrics says it, counted afresh; zeros left out."""
+    await server.app[MONITOR].count_health()
+    async with server.http.get("metrics") as answer:
+        text = await answer.text()
+    found = re.findall(r'^ingestd_jobs\{health="(\w+)"\} (\S+)$', text, re.M)
+    return {health: int(float(n)) for health, n in found if float(n)}
 
 
 async def job(server: Served, name: str) -> dict[str, Any]:

@@ -344,12 +344,20 @@ class Monitor:
             raise CommitTimeout(f"{len(events)} run events not committed yet") from None
 
     async def count_health(self) -> dict[str, int]:
-        """Count every job by health, for /metrics (any replica, lock or not)."""
+        """Count every job by health, for /metrics (any replica, lock or not): stuck judged
+        as /v1/jobs judges it, so both count the same."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(sql.ALL_JOBS_HEALTH)
+            hung = await stuck.stuck_runs(conn, self.clock.now())
         counts = dict.fromkeys(HEALTHS, 0)
         for row in rows:
-            counts[job_health(row["monitored"], row["last_ended_status"])] += 1
+            health = job_health(
+                row["monitored"],
+                row["last_ended_status"],
+                stuck=row["job"] in hung,
+                has_run=row["last_ended_status"] is not None,
+            )
+            counts[health] += 1
         self.health_counts = counts
         self._health_counted_at = time.monotonic()
         return counts
