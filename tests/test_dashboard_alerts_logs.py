@@ -111,6 +111,8 @@ async def test_alerts_show_rule_job_text_run_and_each_delivery_and_filter_in_the
     await expect(imp.locator("[data-rule]")).to_have_text("failed")
     await expect(imp.locator(".alert-text")).to_contain_text("no such file: calls.csv")
     await expect(imp.locator("th a")).to_have_attribute("href", "#/job/import")
+    # When its run ended, beside when the alert was raised.
+    await expect(imp.locator(".run-ended")).to_contain_text("ended")
     # The refused delivery says so, with the receiver's answer; the other was sent.
     refused = imp.locator("[data-delivery='failed']")
     await expect(refused).to_contain_text("failed")

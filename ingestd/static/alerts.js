@@ -129,10 +129,17 @@ function alertRow(alert) {
     // Multi-line "what changed" summaries are kept as they were written.
     h("td", { "data-label": "What happened", class: "wide" }, h("p", { class: "alert-text" }, alert.text)),
     h("td", { "data-label": "Run" }, alert.run_id
-      ? h("a", { href: href("run", alert.run_id), dataset: { focusKey: `alert:${alert.id}` } },
-        `run ${alert.run_id.slice(0, 8)}`)
+      ? [h("a", { href: href("run", alert.run_id), dataset: { focusKey: `alert:${alert.id}` } },
+        `run ${alert.run_id.slice(0, 8)}`), ended(alert.details)]
       : h("span", { class: "muted" }, "–")),
     h("td", { "data-label": "Delivery", class: "wide" }, deliveries(alert.deliveries || [])));
+}
+
+// When the run ended, beside when the alert was raised: a run that reached ingestd late
+// (a replayed spool) is raised about now, and this says how old the news is.
+function ended(details) {
+  const at = details && typeof details === "object" ? details.finished_at : null;
+  return at ? h("span", { class: "muted small exact run-ended" }, "ended ", ago(at)) : null;
 }
 
 export function ruleBadge(rule) {
