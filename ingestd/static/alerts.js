@@ -5,7 +5,7 @@ import { getJSON } from "./api.js";
 import {
   RANGES, ago, field, fmtTime, h, href, rangeSince, replaceKeepingFocus, select,
 } from "./dom.js";
-import { jobList } from "./jobs.js";
+import { fillJobSelect } from "./jobs.js";
 
 // The rules of GET /v1/alerts (docs/monitoring.md "Alert rules"), in words.
 export const RULE_WORDS = {
@@ -60,11 +60,7 @@ export function mount(root, ctx) {
 
   let jobsLoaded = false;
   async function loadJobs() {
-    const names = (await jobList()).map((j) => j.job).filter(Boolean);
-    if (state.job && !names.includes(state.job)) names.push(state.job);
-    names.sort((a, b) => a.localeCompare(b));
-    jobSelect.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
-      h("option", { value: v, selected: v === state.job }, t)));
+    await fillJobSelect(jobSelect, state.job);
     jobsLoaded = true;
   }
 

@@ -3,7 +3,7 @@
 
 import { getJSON } from "./api.js";
 import { ago, field, fmtNumber, fmtTime, h, href, replaceKeepingFocus, select, statusBadge } from "./dom.js";
-import { jobList } from "./jobs.js";
+import { fillJobSelect } from "./jobs.js";
 
 const DAYS = [["1", "Last 24 hours"], ["7", "Last 7 days"], ["30", "Last 30 days"], ["90", "Last 90 days"]];
 // By job and step replaces a by-job table: it says which job too, and still reads well with
@@ -38,11 +38,7 @@ export function mount(root, ctx) {
 
   let jobsLoaded = false;
   async function loadJobs() {
-    const names = (await jobList()).map((j) => j.job).filter(Boolean);
-    if (state.job && !names.includes(state.job)) names.push(state.job);
-    names.sort((a, b) => a.localeCompare(b));
-    jobSelect.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
-      h("option", { value: v, selected: v === state.job }, t)));
+    await fillJobSelect(jobSelect, state.job);
     jobsLoaded = true;
   }
 

@@ -15,6 +15,16 @@ export async function jobList() {
   return (await getJSON("v1/jobs")).items;
 }
 
+// A job filter's options: "All jobs", then every job by name; the one chosen is kept even
+// when no longer listed (a link to a job whose runs are gone).
+export async function fillJobSelect(select, chosen) {
+  const names = (await jobList()).map((j) => j.job).filter(Boolean);
+  if (chosen && !names.includes(chosen)) names.push(chosen);
+  names.sort((a, b) => a.localeCompare(b));
+  select.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
+    h("option", { value: v, selected: v === (chosen || "") }, t)));
+}
+
 export function mount(root, ctx) {
   ctx.title("Jobs");
   const counts = h("p", { class: "health-counts" });

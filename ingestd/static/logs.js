@@ -6,7 +6,7 @@ import { getJSON } from "./api.js";
 import {
   LEVELS, RANGES, field, fmtNumber, fmtTime, h, href, levelBadge, messageOf, rangeSince, select,
 } from "./dom.js";
-import { jobList } from "./jobs.js";
+import { fillJobSelect } from "./jobs.js";
 
 const PAGE = 100;
 const DEFAULT_RANGE = "24h";
@@ -64,11 +64,7 @@ export function mount(root, ctx) {
 
   let jobsLoaded = false;
   async function loadJobs() {
-    const names = (await jobList()).map((j) => j.job).filter(Boolean);
-    if (state.job && !names.includes(state.job)) names.push(state.job);
-    names.sort((a, b) => a.localeCompare(b));
-    jobSelect.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
-      h("option", { value: v, selected: v === state.job }, t)));
+    await fillJobSelect(jobSelect, state.job);
     jobsLoaded = true;
   }
 

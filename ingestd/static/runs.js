@@ -5,7 +5,7 @@ import {
   FINAL, RANGES, STATUSES, ago, field, fmtDuration, fmtNumber, h, href, localToISO,
   progressBar, rangeSince, replaceKeepingFocus, select, statusBadge,
 } from "./dom.js";
-import { jobList, shownStatus } from "./jobs.js";
+import { fillJobSelect, shownStatus } from "./jobs.js";
 
 const FILTERS = ["job", "status", "range", "since", "until", "trigger"];
 
@@ -92,11 +92,7 @@ export function mount(root, ctx) {
 
   let jobsLoaded = false;
   async function loadJobs() {
-    const names = (await jobList()).map((j) => j.job).filter(Boolean);
-    if (state.job && !names.includes(state.job)) names.push(state.job);
-    names.sort((a, b) => a.localeCompare(b));
-    jobSelect.replaceChildren(...[["", "All jobs"], ...names.map((n) => [n, n])].map(([v, t]) =>
-      h("option", { value: v, selected: v === (state.job || "") }, t)));
+    await fillJobSelect(jobSelect, state.job);
     jobsLoaded = true;
   }
 

@@ -6,7 +6,7 @@ import {
   LEVELS, STATUSES, field, fmtDuration, fmtDurationShort, fmtNumber, fmtPercent, h, href, message,
   replaceKeepingFocus, select,
 } from "./dom.js";
-import { jobList } from "./jobs.js";
+import { fillJobSelect } from "./jobs.js";
 
 const DAYS = [["7", "Last 7 days"], ["14", "Last 14 days"], ["30", "Last 30 days"], ["90", "Last 90 days"]];
 const FINISHED = ["success", "warning", "failed", "cancelled", "timed_out"];
@@ -44,10 +44,7 @@ export function mount(root, ctx) {
       getJSON("v1/stats/jobs", { days: state.days }),
     ]);
     if (!jobsLoaded) {
-      const names = (await jobList()).map((j) => j.job).filter(Boolean);
-      if (state.job && !names.includes(state.job)) names.push(state.job);
-      jobSelect.replaceChildren(...[["", "All jobs"], ...names.sort().map((n) => [n, n])].map(([v, t]) =>
-        h("option", { value: v, selected: v === state.job }, t)));
+      await fillJobSelect(jobSelect, state.job);
       jobsLoaded = true;
     }
     data = { summary, series, jobs };
