@@ -14,7 +14,7 @@ from ingestd.http.problems import Problem, bad_param
 from ingestd.http.responses import json_response
 from ingestd.ingest import sql as queries
 from ingestd.ingest.vocab import LEVEL_NAMES
-from ingestd.read import compare, compare_text, sql
+from ingestd.read import compare, compare_sql, compare_text
 from ingestd.read.completeness import with_gaps
 from ingestd.read.db import READ_DB, ReadDb
 from ingestd.read.params import Params, uuid_value
@@ -46,11 +46,17 @@ async def usual_window(db: ReadDb, run: Any) -> tuple[list[Any], bool]:
     if run["job"] is None:
         return [], True
     rows = await db.fetch(
-        sql.COMPARE_USUAL_BEFORE, run["job"], run["started_at"], run["run_id"], compare.USUAL_RUNS
+        compare_sql.COMPARE_USUAL_BEFORE,
+        run["job"],
+        run["started_at"],
+        run["run_id"],
+        compare.USUAL_RUNS,
     )
     if rows:
         return rows, True
-    rows = await db.fetch(sql.COMPARE_USUAL_ANY, run["job"], run["run_id"], compare.USUAL_RUNS)
+    rows = await db.fetch(
+        compare_sql.COMPARE_USUAL_ANY, run["job"], run["run_id"], compare.USUAL_RUNS
+    )
     return rows, not rows
 
 
@@ -65,12 +71,12 @@ def _lines_query(runs: list[Any], spans: bool) -> tuple[str, list[Any]]:
     args: list[Any] = []
     for run in runs:
         args.append(run["run_id"])
-        part = sql.COMPARE_RUN_LINES.format(run=f"${len(args)}")
+        part = compare_sql.COMPARE_RUN_LINES.format(run=f"${len(args)}")
         if spans:
             args += _span(run)
-            part += sql.COMPARE_SPAN.format(low=f"${len(args) - 1}", high=f"${len(args)}")
+            part += compare_sql.COMPARE_SPAN.format(low=f"${len(args) - 1}", high=f"${len(args)}")
         parts.append(part)
-    return sql.COMPARE_LINES.format(lines="\n    UNION ALL".join(parts)), args
+    return compare_sql.COMPARE_LINES.format(lines="\n    UNION ALL".join(parts)), args
 
 
 async def read_lines(db: ReadDb, runs: list[Any]) -> list[Any]:
@@ -108,7 +114,9 @@ async def comparison(db: ReadDb, run_id: str, with_id: str | None) -> dict[str, 
         if other is None:
             raise Problem(404, "Not Found", f"no run {with_id} to compare with")
     elif run["job"] is not None:
-        other = await db.fetchrow(sql.COMPARE_LAST_SUCCESS, run["job"], run["started_at"], run_id)
+        other = await db.fetchrow(
+            compare_sql.COMPARE_LAST_SUCCESS, run["job"], run["started_at"], run_id
+        )
     else:
         other = None
     other_id = None if other is None else other["run_id"]
