@@ -213,3 +213,19 @@ async def test_a_job_waiting_for_its_first_run_and_an_unknown_job_both_render(
     await expect(page.locator("[data-unknown]")).to_contain_text("no runs and no settings")
     await expect(page.locator("section[data-part='history']")).to_be_hidden()
     await shoot(page, f"job-unknown-{name}")
+
+
+async def test_a_job_with_one_run_and_a_name_to_escape_draws_a_narrow_mark(
+    server: Served, tabs_on: Callable[[Served], Tabs]
+) -> None:
+    # One run made one slab as wide as the chart; a slash and a space travel in the address.
+    name = "import/eu west"
+    await send(server, run(name, datetime.now(UTC) - timedelta(hours=1), seconds=60))
+    page = await tabs_on(server).open("/#/jobs")
+    await page.get_by_role("link", name=name, exact=True).first.click()
+    await ready(page)
+    await expect(page.locator("main h1")).to_have_text(name)
+    await expect(page.locator("figcaption")).to_contain_text("Duration of 1 run,")
+    mark = page.locator("svg.history rect.bar")
+    await expect(mark).to_have_count(1)
+    assert float(await mark.get_attribute("width") or "0") <= 28

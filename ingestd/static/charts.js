@@ -180,6 +180,8 @@ export function lineChart({
 // is outcome; a missed slot is a pale full-height bar (it never ran: not a 0 ms failure); runs
 // above `fence` (the top of the job's usual range) get a ring over their bar.
 // runs: [{run_id, status (as shown), started_at, duration_ms, outlier}], oldest first.
+const MAX_MARK = 28; // px: the widest a run's mark is drawn in a duration history
+
 export function durationHistory({ title, runs, fence, fenceLabel, width = 640, height = 220 }) {
   const took = runs.filter((r) => r.status !== "missed" && typeof r.duration_ms === "number");
   const yMax = niceMax(Math.max(1, fence ?? 0, ...took.map((r) => r.duration_ms)));
@@ -194,20 +196,22 @@ export function durationHistory({ title, runs, fence, fenceLabel, width = 640, h
     const top = missed || !finished ? pad.top : Math.min(y(run.duration_ms), pad.top + plotH - 2);
     const what = missed ? "did not run" : finished ? fmtDuration(run.duration_ms) : "not finished";
     const note = run.outlier ? ` · outlier (above ${fmtDuration(fence)})` : "";
-    const left = x(i) + band * 0.15;
+    // A few runs do not make wide slabs: a mark is at most MAX_MARK px, centred in its band.
+    const markW = Math.max(1, Math.min(band * 0.7, MAX_MARK));
+    const left = x(i) + (band - markW) / 2;
     svg.append(s("a", { href: `#/run/${run.run_id}`, class: "mark" },
       s("rect", {
         class: `bar fill-${run.status}${finished || missed ? "" : " unfinished"}`,
         x: left.toFixed(1),
         y: top.toFixed(1),
-        width: Math.max(1, band * 0.7).toFixed(1),
+        width: markW.toFixed(1),
         height: (pad.top + plotH - top).toFixed(1),
         "data-status": run.status,
         "data-outlier": run.outlier ? "true" : null,
       }, tip(`${run.status.replaceAll("_", " ")} · ${what} · ${fmtTime(run.started_at)}${note}`)),
       run.outlier
-        ? s("circle", { class: "outlier-mark", cx: (left + band * 0.35).toFixed(1),
-          cy: Math.max(5, top - 6).toFixed(1), r: Math.max(2.5, Math.min(5, band * 0.35)).toFixed(1) })
+        ? s("circle", { class: "outlier-mark", cx: (left + markW / 2).toFixed(1),
+          cy: Math.max(5, top - 6).toFixed(1), r: Math.max(2.5, Math.min(5, markW / 2)).toFixed(1) })
         : null));
   });
   if (typeof fence === "number") {

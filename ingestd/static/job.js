@@ -130,7 +130,8 @@ export function mount(root, ctx) {
       r.outlier = fence !== null && r.status !== "missed" && typeof r.duration_ms === "number" && r.duration_ms > fence;
     }
     const width = Math.max(280, Math.floor(history.clientWidth || 640));
-    const count = runs.length === HISTORY ? `the last ${HISTORY} runs` : `${runs.length} runs`;
+    const count = runs.length === HISTORY ? `the last ${HISTORY} runs`
+      : `${runs.length} run${runs.length === 1 ? "" : "s"}`;
     history.replaceChildren(durationHistory({
       title: `Duration of ${count}, oldest left (${data.days} d)`,
       runs, fence, width,
