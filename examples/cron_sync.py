@@ -12,6 +12,7 @@ run's log_completeness shows the gap. See docs/recipes.md, 002.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -32,27 +33,26 @@ def main() -> None:
     lose_pages = os.environ.get("VAPI_LOST_PAGES") == "1"
     with IngestClient() as client:
         calls = fetch_calls(rng)
-        try:
-            with client.run("vapi-sync", trigger="cron") as run:
-                run.step("START")
-                run.log.info("Starting VAPI synchronization")
-                run.step("FETCH")
-                run.count(records_fetched=len(calls), api_cost=0.0125)
-                run.log.info("Fetched %d calls", len(calls), extra={"count": len(calls)})
-                run.step("SAVE")
-                for page in range(0, len(calls), 50):
-                    chunk = calls[page : page + 50]
-                    if fail and page == 100:
-                        raise SaveTimeout(f"insert of calls {page}-{page + len(chunk)} timed out")
-                    run.count(records_inserted=len(chunk))
-                    if lose_pages:
-                        run.next_seq()  # the line's number, taken as if it had been sent
-                    else:
-                        run.log.info("saved page", extra={"offset": page, "count": len(chunk)})
-                run.step("END")
-                run.log.info("Sync completed")
-        except SaveTimeout:
-            pass  # the run is marked failed, with the error; the analysis runs all the same
+        # A failed save: the run's exit marks it failed, with the error, before suppress
+        # swallows it; the analysis runs all the same.
+        with contextlib.suppress(SaveTimeout), client.run("vapi-sync", trigger="cron") as run:
+            run.step("START")
+            run.log.info("Starting VAPI synchronization")
+            run.step("FETCH")
+            run.count(records_fetched=len(calls), api_cost=0.0125)
+            run.log.info("Fetched %d calls", len(calls), extra={"count": len(calls)})
+            run.step("SAVE")
+            for page in range(0, len(calls), 50):
+                chunk = calls[page : page + 50]
+                if fail and page == 100:
+                    raise SaveTimeout(f"insert of calls {page}-{page + len(chunk)} timed out")
+                run.count(records_inserted=len(chunk))
+                if lose_pages:
+                    run.next_seq()  # the line's number, taken as if it had been sent
+                else:
+                    run.log.info("saved page", extra={"offset": page, "count": len(chunk)})
+            run.step("END")
+            run.log.info("Sync completed")
 
         with client.run("qci-analysis", trigger="cron") as run:
             run.step("START")
