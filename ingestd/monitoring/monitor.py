@@ -42,7 +42,7 @@ from ingestd.monitoring.alerts import AlertSpec
 from ingestd.monitoring.alerts import store as store_alerts
 from ingestd.monitoring.clock import Clock
 from ingestd.monitoring.job_settings import JobSettings
-from ingestd.monitoring.verdicts import HEALTHS, job_health, judge_schedule, missed_run_id
+from ingestd.monitoring.verdicts import HEALTHS, job_standing, judge_schedule, missed_run_id
 from ingestd.monitoring.webhooks import Target
 
 log = logging.getLogger("ingestd.monitor")
@@ -344,20 +344,21 @@ class Monitor:
             raise CommitTimeout(f"{len(events)} run events not committed yet") from None
 
     async def count_health(self) -> dict[str, int]:
-        """Count every job by health, for /metrics (any replica, lock or not): stuck judged
-        as /v1/jobs judges it, so both count the same."""
+        """Count every job by health, for /metrics (any replica, lock or not), by the
+        function /v1/jobs uses, so both count the same."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(sql.ALL_JOBS_HEALTH)
             hung = await stuck.stuck_runs(conn, self.clock.now())
         counts = dict.fromkeys(HEALTHS, 0)
         for row in rows:
-            health = job_health(
+            standing = job_standing(
                 row["monitored"],
                 row["last_ended_status"],
-                stuck=row["job"] in hung,
-                has_run=row["last_ended_status"] is not None,
+                scheduled=row["scheduled"],
+                has_run=row["has_run"],
+                stuck_run=hung.get(row["job"]),
             )
-            counts[health] += 1
+            counts[standing["health"]] += 1
         self.health_counts = counts
         self._health_counted_at = time.monotonic()
         return counts

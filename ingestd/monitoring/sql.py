@@ -118,7 +118,9 @@ WITH RECURSIVE names AS (
 every_job AS (
     SELECT job FROM names WHERE job IS NOT NULL UNION SELECT job FROM jobs
 )
-SELECT every_job.job, jobs.health AS monitored, ended.status AS last_ended_status
+SELECT every_job.job, jobs.health AS monitored, ended.status AS last_ended_status,
+       (jobs.every IS NOT NULL OR jobs.cron IS NOT NULL) AS scheduled,
+       EXISTS (SELECT 1 FROM runs WHERE runs.job = every_job.job) AS has_run
 FROM every_job
 LEFT JOIN jobs ON jobs.job = every_job.job
 LEFT JOIN LATERAL (
