@@ -32,18 +32,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _postmasters(data_dir: Path) -> list[int]:
-    """Processes started as `postgres -D data_dir` (children retitle themselves)."""
-    found = []
+    """Processes started as `postgres -D data_dir`. A postmaster's children retitle
+    themselves, but only some moments after the fork: one whose parent is such a process
+    too is a child still wearing its parent's title, not a second postmaster."""
+    found: dict[int, int] = {}  # pid -> parent pid
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or not pid_alive(int(entry)):
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
         if os.path.basename(argv[0]) == b"postgres" and os.fsencode(data_dir) in argv:
-            found.append(int(entry))
-    return found
+            found[int(entry)] = int(stat.rpartition(")")[2].split()[1])
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def _wait_dead(pid: int, timeout: float = 10) -> bool:
